@@ -1,0 +1,121 @@
+"""Engine setup and the transaction primitives.
+
+Writes go through ``Database.write(fn)``: one transaction, retried as a whole on a busy SQLite
+database or a PostgreSQL serialization failure / deadlock. On SQLite a write transaction starts with
+``BEGIN IMMEDIATE`` so that it holds the single writer lock from its first statement and never fails
+half-way with SQLITE_BUSY on upgrade. Reads run in one transaction per request (a consistent
+snapshot: a memo and its parts are read from the same moment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from gateway.config import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# SQLSTATEs worth running the whole transaction again for.
+_RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    if settings.is_sqlite:
+        engine = create_async_engine(
+            settings.database_url,
+            connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
+            pool_size=8,
+            max_overflow=16,
+        )
+        _configure_sqlite(engine, settings)
+        return engine
+    return create_async_engine(
+        settings.database_url, pool_size=10, max_overflow=20, pool_pre_ping=True
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so that BEGIN is ours (see "begin").
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        return True
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if code is None and orig is not None:
+            code = getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+        return code in _RETRY_SQLSTATES
+    return False
+
+
+class Database:
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or create_engine(settings)
+        self.is_sqlite = settings.is_sqlite
+
+    @asynccontextmanager
+    async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One transaction; committed when the block ends without an exception."""
+        async with self.engine.connect() as conn:
+            if write and self.is_sqlite:
+                conn = await conn.execution_options(sqlite_immediate=True)
+            async with conn.begin():
+                yield conn
+
+    async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``fn`` in one write transaction, again from the start on a retryable failure."""
+        attempts = self.settings.transaction_retries
+        for attempt in range(attempts + 1):
+            try:
+                async with self.connect(write=True) as conn:
+                    return await fn(conn)
+            except DBAPIError as exc:
+                if attempt == attempts or not is_retryable(exc):
+                    raise
+                delay = min(0.5, 0.005 * 2**attempt) * (0.5 + random.random())
+                log.debug("retrying transaction after %s (attempt %d)", exc.orig, attempt + 1)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with self.connect() as conn:
+            return await fn(conn)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - readiness reports any failure as "not ready"
+            log.warning("database not reachable", exc_info=True)
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,260 @@
+"""The tables. Amounts are integer minor units; the document's currency says how to read them.
+
+Invoices and debit memos are both *receivables* with the same money mechanics (amount, balance,
+items with balances), so they share ``receivable`` and ``receivable_item``, told apart by ``kind``;
+a settlement target is then a single foreign key. Credit memo parts and payment parts share
+``part`` likewise (exactly one of ``credit_memo_id`` / ``payment_id`` is set; ``target_id`` null is
+the unapplied part). Every foreign key a loader filters on has an index.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+def _money() -> Column:  # type: ignore[type-arg]
+    return Column(BigInteger, nullable=False, server_default="0")
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "account"
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=255)
+    currency: str = Field(max_length=3)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Receivable(SQLModel, table=True):
+    """An invoice (kind INVOICE) or a debit memo (kind DEBIT_MEMO)."""
+
+    __tablename__ = "receivable"
+    __table_args__ = (Index("ix_receivable_account_kind", "account_id", "kind", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    number: str = Field(max_length=32, unique=True)
+    account_id: int = Field(foreign_key="account.id")
+    status: str = Field(max_length=16)
+    currency: str = Field(max_length=3)
+    doc_date: date
+    due_date: date | None = None
+    amount: int = Field(sa_column=_money())
+    balance: int = Field(sa_column=_money())
+    credit_memo_amount: int = Field(default=0, sa_column=_money())
+    payment_amount: int = Field(default=0, sa_column=_money())
+    item_count: int = 0
+    reason_code: str | None = Field(default=None, max_length=255)
+    comment: str | None = Field(default=None, sa_type=Text)
+    # No FOREIGN KEY here: credit_memo already points at receivable, and a cycle of constraints
+    # cannot be created on SQLite. The reverse/write-off service is the only writer.
+    referred_credit_memo_id: int | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    posted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ReceivableItem(SQLModel, table=True):
+    __tablename__ = "receivable_item"
+    __table_args__ = (UniqueConstraint("receivable_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    receivable_id: int = Field(foreign_key="receivable.id")
+    seq: int  # FIFO position within the document: creation order, TAX right after its parent
+    kind: str = Field(max_length=16)
+    parent_item_id: int | None = Field(default=None, foreign_key="receivable_item.id", index=True)
+    sku: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, sa_type=Text)
+    amount: int = Field(sa_column=_money())
+    balance: int = Field(sa_column=_money())
+    # what credit memos created from this invoice item (and not canceled) have credited
+    credited_amount: int = Field(default=0, sa_column=_money())
+
+
+class CreditMemo(SQLModel, table=True):
+    __tablename__ = "credit_memo"
+    __table_args__ = (Index("ix_credit_memo_account", "account_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=32, unique=True)
+    account_id: int = Field(foreign_key="account.id")
+    status: str = Field(max_length=16)
+    currency: str = Field(max_length=3)
+    memo_date: date
+    source: str = Field(max_length=32, default="API")
+    amount: int = Field(sa_column=_money())
+    tax_amount: int = Field(default=0, sa_column=_money())
+    applied_amount: int = Field(default=0, sa_column=_money())
+    unapplied_amount: int = Field(sa_column=_money())
+    refund_amount: int = Field(default=0, sa_column=_money())
+    reversed: bool = False
+    item_count: int = 0
+    reason_code: str | None = Field(default=None, max_length=255)
+    comment: str | None = Field(default=None, sa_type=Text)
+    referred_invoice_id: int | None = Field(default=None, foreign_key="receivable.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    posted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class CreditMemoItem(SQLModel, table=True):
+    __tablename__ = "credit_memo_item"
+    __table_args__ = (UniqueConstraint("credit_memo_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    credit_memo_id: int = Field(foreign_key="credit_memo.id")
+    seq: int
+    kind: str = Field(max_length=16)
+    parent_item_id: int | None = Field(default=None, foreign_key="credit_memo_item.id", index=True)
+    source_item_id: int | None = Field(default=None, foreign_key="receivable_item.id", index=True)
+    sku: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, sa_type=Text)
+    amount: int = Field(sa_column=_money())
+    applied_amount: int = Field(default=0, sa_column=_money())
+    unapplied_amount: int = Field(sa_column=_money())
+    refund_amount: int = Field(default=0, sa_column=_money())
+
+
+class Payment(SQLModel, table=True):
+    __tablename__ = "payment"
+    __table_args__ = (Index("ix_payment_account", "account_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=32, unique=True)
+    account_id: int = Field(foreign_key="account.id")
+    status: str = Field(max_length=16, default="POSTED")
+    currency: str = Field(max_length=3)
+    effective_date: date
+    amount: int = Field(sa_column=_money())
+    applied_amount: int = Field(default=0, sa_column=_money())
+    unapplied_amount: int = Field(sa_column=_money())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Part(SQLModel, table=True):
+    """The present split of a credit memo or payment: one row per target, target null = unapplied."""
+
+    __tablename__ = "part"
+    id: int | None = Field(default=None, primary_key=True)
+    credit_memo_id: int | None = Field(default=None, foreign_key="credit_memo.id", index=True)
+    payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
+    target_id: int | None = Field(default=None, foreign_key="receivable.id", index=True)
+    amount: int = Field(sa_column=_money())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ItemPart(SQLModel, table=True):
+    """How much one source item (a memo item; none for payments) gives to one target item."""
+
+    __tablename__ = "item_part"
+    id: int | None = Field(default=None, primary_key=True)
+    part_id: int = Field(foreign_key="part.id", index=True)
+    credit_memo_item_id: int | None = Field(
+        default=None, foreign_key="credit_memo_item.id", index=True
+    )
+    target_item_id: int = Field(foreign_key="receivable_item.id", index=True)
+    amount: int = Field(sa_column=_money())
+
+
+class Application(SQLModel, table=True):
+    """One settlement action, immutable once written."""
+
+    __tablename__ = "application"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    effective_date: date
+    amount: int = Field(sa_column=_money())
+    currency: str = Field(max_length=3)
+    rule: str | None = Field(default=None, max_length=16)
+    credit_memo_id: int | None = Field(default=None, foreign_key="credit_memo.id", index=True)
+    payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
+    debit_memo_id: int | None = Field(default=None, foreign_key="receivable.id", index=True)
+    created_by: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ApplicationLine(SQLModel, table=True):
+    """One movement of an application: source item → target item, or a refunded memo item."""
+
+    __tablename__ = "application_line"
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    seq: int
+    credit_memo_item_id: int | None = Field(default=None, foreign_key="credit_memo_item.id")
+    target_id: int | None = Field(default=None, foreign_key="receivable.id")
+    target_item_id: int | None = Field(default=None, foreign_key="receivable_item.id")
+    amount: int = Field(sa_column=_money())
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_status_created", "status", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    operation: str = Field(max_length=32)
+    status: str = Field(max_length=16, default="PENDING")
+    account_id: int = Field(foreign_key="account.id", index=True)
+    credit_memo_id: int = Field(foreign_key="credit_memo.id", index=True)
+    request: str = Field(sa_type=Text)  # the validated input, as JSON
+    total_items: int = 0
+    processed_items: int = 0
+    application_id: int | None = Field(default=None, foreign_key="application.id")
+    errors: str | None = Field(default=None, sa_type=Text)  # JSON list of user errors when FAILED
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    attempts: int = 0
+    created_by: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class IdempotencyKey(SQLModel, table=True):
+    __tablename__ = "idempotency_key"
+    key: str = Field(primary_key=True, max_length=255)
+    operation: str = Field(max_length=64)
+    request_hash: str = Field(max_length=64)
+    status: str = Field(max_length=16)  # IN_PROGRESS | DONE
+    response: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+
+
+class SettlementEvent(SQLModel, table=True):
+    """A durable event; its id is the resumable cursor of ``settlementEvents``."""
+
+    __tablename__ = "settlement_event"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    credit_memo_id: int | None = Field(default=None, foreign_key="credit_memo.id")
+    payment_id: int | None = Field(default=None, foreign_key="payment.id")
+    application_id: int | None = Field(default=None, foreign_key="application.id")
+    created_by: str | None = Field(default=None, max_length=255)
+    occurred_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=255, unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    permissions: str = Field(sa_type=Text)  # comma-separated
+    accounts: str | None = Field(default=None, sa_type=Text)  # comma-separated account ids; null = all
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class DocumentSequence(SQLModel, table=True):
+    """The last number issued per kind; incremented in the creating transaction, so gap-free."""
+
+    __tablename__ = "document_sequence"
+    kind: str = Field(primary_key=True, max_length=16)
+    last_value: int = 0
+
+
+metadata = SQLModel.metadata
