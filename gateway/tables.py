@@ -68,6 +68,9 @@ class ReceivableItem(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("receivable_id", "seq"),)
     id: int | None = Field(default=None, primary_key=True)
     receivable_id: int = Field(foreign_key="receivable.id")
+    # copied from the document (both immutable) so that items resolve without a join
+    doc_kind: str = Field(max_length=16)
+    currency: str = Field(max_length=3)
     seq: int  # FIFO position within the document: creation order, TAX right after its parent
     kind: str = Field(max_length=16)
     parent_item_id: int | None = Field(default=None, foreign_key="receivable_item.id", index=True)
@@ -114,6 +117,7 @@ class CreditMemoItem(SQLModel, table=True):
     source_item_id: int | None = Field(default=None, foreign_key="receivable_item.id", index=True)
     sku: str | None = Field(default=None, max_length=255)
     description: str | None = Field(default=None, sa_type=Text)
+    currency: str = Field(max_length=3)
     amount: int = Field(sa_column=_money())
     applied_amount: int = Field(default=0, sa_column=_money())
     unapplied_amount: int = Field(sa_column=_money())
@@ -143,6 +147,7 @@ class Part(SQLModel, table=True):
     credit_memo_id: int | None = Field(default=None, foreign_key="credit_memo.id", index=True)
     payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
     target_id: int | None = Field(default=None, foreign_key="receivable.id", index=True)
+    currency: str = Field(max_length=3)
     amount: int = Field(sa_column=_money())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
@@ -153,10 +158,9 @@ class ItemPart(SQLModel, table=True):
     __tablename__ = "item_part"
     id: int | None = Field(default=None, primary_key=True)
     part_id: int = Field(foreign_key="part.id", index=True)
-    credit_memo_item_id: int | None = Field(
-        default=None, foreign_key="credit_memo_item.id", index=True
-    )
+    credit_memo_item_id: int | None = Field(default=None, foreign_key="credit_memo_item.id", index=True)
     target_item_id: int = Field(foreign_key="receivable_item.id", index=True)
+    currency: str = Field(max_length=3)
     amount: int = Field(sa_column=_money())
 
 
@@ -188,6 +192,7 @@ class ApplicationLine(SQLModel, table=True):
     credit_memo_item_id: int | None = Field(default=None, foreign_key="credit_memo_item.id")
     target_id: int | None = Field(default=None, foreign_key="receivable.id")
     target_item_id: int | None = Field(default=None, foreign_key="receivable_item.id")
+    currency: str = Field(max_length=3)
     amount: int = Field(sa_column=_money())
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any, ClassVar
 
+
 class Code(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     INVALID_STATUS = "INVALID_STATUS"
@@ -45,6 +46,7 @@ class Code(StrEnum):
     DUPLICATE_NUMBER = "DUPLICATE_NUMBER"
     NOT_AVAILABLE = "NOT_AVAILABLE"
 
+
 class Limit(StrEnum):
     DOCUMENTS_PER_REQUEST = "DOCUMENTS_PER_REQUEST"
     ITEMS_PER_DOCUMENT = "ITEMS_PER_DOCUMENT"
@@ -58,6 +60,7 @@ class Limit(StrEnum):
     REFUND_ITEMS = "REFUND_ITEMS"
     SPECIFIED_REFUND_ITEMS = "SPECIFIED_REFUND_ITEMS"
 
+
 class Remedy(StrEnum):
     SPLIT_DOCUMENTS = "SPLIT_DOCUMENTS"
     SPECIFY_TARGET_ITEMS = "SPECIFY_TARGET_ITEMS"
@@ -65,7 +68,9 @@ class Remedy(StrEnum):
     SPECIFY_DOCUMENTS = "SPECIFY_DOCUMENTS"
     USE_ASYNC = "USE_ASYNC"
 
+
 Field = tuple[str, ...]
+
 
 class RuleViolation(Exception):
     """A request that breaks a rule. ``field`` is the path into the input, e.g. ("invoices", "3")."""
@@ -86,6 +91,7 @@ class RuleViolation(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code}, {self.field!r}, {self.message!r})"
 
+
 class Rejected(Exception):
     """Every violation found in one request; raising it means nothing was written."""
 
@@ -93,26 +99,32 @@ class Rejected(Exception):
         self.errors = list(errors)
         super().__init__("; ".join(e.message for e in self.errors))
 
+
 class NotFound(RuleViolation):
     code = Code.NOT_FOUND
 
     def __init__(self, kind: str, ref: object, *, field: Sequence[str] = ("id",)) -> None:
         super().__init__(f"{kind} {ref} does not exist", field=field, kind=kind, ref=ref)
 
+
 class InvalidStatus(RuleViolation):
     code = Code.INVALID_STATUS
+
 
 class CurrencyMismatch(RuleViolation):
     code = Code.CURRENCY_MISMATCH
 
+
 class AccountMismatch(RuleViolation):
     code = Code.ACCOUNT_MISMATCH
+
 
 class AmountNotPositive(RuleViolation):
     code = Code.AMOUNT_NOT_POSITIVE
 
     def __init__(self, amount: object, *, field: Sequence[str]) -> None:
         super().__init__(f"amount must be greater than zero, got {amount}", field=field)
+
 
 class AmountPrecision(RuleViolation):
     code = Code.AMOUNT_PRECISION
@@ -135,80 +147,105 @@ class AmountPrecision(RuleViolation):
             message = f"{amount} has more decimals than {currency} allows ({exp})"
         super().__init__(message, field=field, currency=currency, exponent=exp)
 
+
 class InvalidCurrency(RuleViolation):
     code = Code.INVALID_CURRENCY
 
     def __init__(self, currency: str, *, field: Sequence[str] = ("currency",)) -> None:
         super().__init__(f"{currency!r} is not a supported ISO 4217 currency code", field=field)
 
+
 class InvalidValue(RuleViolation):
     code = Code.INVALID_VALUE
+
 
 class NoItems(RuleViolation):
     code = Code.NO_ITEMS
 
+
 class ItemExceedsCreditable(RuleViolation):
     code = Code.ITEM_EXCEEDS_CREDITABLE
+
 
 class DuplicateNumber(RuleViolation):
     code = Code.DUPLICATE_NUMBER
 
+
 class NotAvailable(RuleViolation):
     code = Code.NOT_AVAILABLE
+
 
 class AmountExceedsUnapplied(RuleViolation):
     code = Code.AMOUNT_EXCEEDS_UNAPPLIED
 
+
 class AmountExceedsBalance(RuleViolation):
     code = Code.AMOUNT_EXCEEDS_BALANCE
+
 
 class AmountExceedsItemBalance(RuleViolation):
     code = Code.AMOUNT_EXCEEDS_ITEM_BALANCE
 
+
 class AmountExceedsApplied(RuleViolation):
     code = Code.AMOUNT_EXCEEDS_APPLIED
+
 
 class ItemAmountsMismatch(RuleViolation):
     code = Code.ITEM_AMOUNTS_MISMATCH
 
+
 class ItemNotInDocument(RuleViolation):
     code = Code.ITEM_NOT_IN_DOCUMENT
+
 
 class ItemKindMismatch(RuleViolation):
     code = Code.ITEM_KIND_MISMATCH
 
+
 class DuplicateTarget(RuleViolation):
     code = Code.DUPLICATE_TARGET
+
 
 class NoTargets(RuleViolation):
     code = Code.NO_TARGETS
 
+
 class EffectiveDateTooEarly(RuleViolation):
     code = Code.EFFECTIVE_DATE_TOO_EARLY
+
 
 class NotFullyUnapplied(RuleViolation):
     code = Code.NOT_FULLY_UNAPPLIED
 
+
 class AppliedAmountNotZero(RuleViolation):
     code = Code.APPLIED_AMOUNT_NOT_ZERO
+
 
 class AlreadyReversed(RuleViolation):
     code = Code.ALREADY_REVERSED
 
+
 class HasApplications(RuleViolation):
     code = Code.HAS_APPLICATIONS
+
 
 class SourceItemRuleViolation(RuleViolation):
     code = Code.SOURCE_ITEM_RULE_VIOLATION
 
+
 class IdempotencyKeyReused(RuleViolation):
     code = Code.IDEMPOTENCY_KEY_REUSED
+
 
 class IdempotencyKeyInProgress(RuleViolation):
     code = Code.IDEMPOTENCY_KEY_IN_PROGRESS
 
+
 class PermissionDenied(RuleViolation):
     code = Code.PERMISSION_DENIED
+
 
 class LimitExceeded(RuleViolation):
     code = Code.LIMIT_EXCEEDED

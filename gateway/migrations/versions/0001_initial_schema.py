@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 14:25:57.472885
+Create Date: 2026-11-23 14:29:26.415602
 """
 
 from __future__ import annotations
@@ -132,6 +132,8 @@ def upgrade() -> None:
     op.create_table('receivable_item',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('receivable_id', sa.Integer(), nullable=False),
+    sa.Column('doc_kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('parent_item_id', sa.Integer(), nullable=True),
@@ -182,6 +184,7 @@ def upgrade() -> None:
     sa.Column('source_item_id', sa.Integer(), nullable=True),
     sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('amount', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('applied_amount', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('unapplied_amount', sa.BigInteger(), server_default='0', nullable=False),
@@ -201,6 +204,7 @@ def upgrade() -> None:
     sa.Column('credit_memo_id', sa.Integer(), nullable=True),
     sa.Column('payment_id', sa.Integer(), nullable=True),
     sa.Column('target_id', sa.Integer(), nullable=True),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('amount', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['credit_memo_id'], ['credit_memo.id'], ),
@@ -220,6 +224,7 @@ def upgrade() -> None:
     sa.Column('credit_memo_item_id', sa.Integer(), nullable=True),
     sa.Column('target_id', sa.Integer(), nullable=True),
     sa.Column('target_item_id', sa.Integer(), nullable=True),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('amount', sa.BigInteger(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['application_id'], ['application.id'], ),
     sa.ForeignKeyConstraint(['credit_memo_item_id'], ['credit_memo_item.id'], ),
@@ -235,6 +240,7 @@ def upgrade() -> None:
     sa.Column('part_id', sa.Integer(), nullable=False),
     sa.Column('credit_memo_item_id', sa.Integer(), nullable=True),
     sa.Column('target_item_id', sa.Integer(), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('amount', sa.BigInteger(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['credit_memo_item_id'], ['credit_memo_item.id'], ),
     sa.ForeignKeyConstraint(['part_id'], ['part.id'], ),

@@ -1,0 +1,81 @@
+"""The typed per-request context: database, settings, who asks, the request's loaders."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.config import Settings
+from gateway.db import Database
+
+if TYPE_CHECKING:
+    from resolvers.loaders import Loaders
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller: a token's name, its permissions and (None = all) the accounts it may see."""
+
+    name: str
+    permissions: frozenset[str] = frozenset({"admin"})
+    accounts: frozenset[int] | None = None
+
+
+ANONYMOUS_ADMIN = Principal("local", frozenset({"admin"}))
+
+
+@dataclass
+class Context:
+    db: Database
+    settings: Settings
+    principal: Principal = ANONYMOUS_ADMIN
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    # One read transaction per request: every loader sees the same snapshot. Loaders of one level
+    # run concurrently, and a connection runs one statement at a time, hence the lock.
+    _conn: AsyncConnection | None = None
+    _txn: Any = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _loaders: Loaders | None = None
+    statements: int = 0
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            from resolvers.loaders import Loaders
+
+            self._loaders = Loaders(self)
+        return self._loaders
+
+    async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with self._lock:
+            if self._conn is None:
+                conn = await self.db.engine.connect()
+                if conn.dialect.name == "postgresql":
+                    conn = await conn.execution_options(
+                        isolation_level="REPEATABLE READ", postgresql_readonly=True
+                    )
+                self._txn = await conn.begin()
+                self._conn = conn
+            self.statements += 1
+            return await fn(self._conn)
+
+    async def after_write(self) -> None:
+        """A mutation committed: later reads must see it, through a new snapshot and empty caches."""
+        await self.close()
+        self._loaders = None
+
+    async def close(self) -> None:
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                try:
+                    await self._txn.rollback()
+                finally:
+                    await conn.close()

@@ -1,0 +1,65 @@
+"""Opaque global ids ("CreditMemo:12" in URL-safe base64) and references that accept an id or a number."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+TYPES = frozenset(
+    {
+        "Account",
+        "Invoice",
+        "InvoiceItem",
+        "DebitMemo",
+        "DebitMemoItem",
+        "CreditMemo",
+        "CreditMemoItem",
+        "CreditMemoPart",
+        "CreditMemoItemPart",
+        "Payment",
+        "PaymentPart",
+        "PaymentItemPart",
+        "Application",
+        "Job",
+    }
+)
+
+
+def encode(type_name: str, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).rstrip(b"=").decode()
+
+
+def decode(value: str) -> tuple[str, int] | None:
+    """(type, pk) of a global id, or None when ``value`` is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    type_name, sep, pk = raw.partition(":")
+    if not sep or type_name not in TYPES or not pk.isdigit() or len(pk) > 18:
+        return None
+    return type_name, int(pk)
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """What a caller wrote to name a document: a global id of one of ``types``, or its number."""
+
+    raw: str
+    pk: int | None
+    type_name: str | None
+
+    @property
+    def number(self) -> str:
+        return self.raw.strip()
+
+
+def ref(raw: str, *types: str) -> Ref:
+    decoded = decode(raw)
+    if decoded is not None and decoded[0] in types:
+        return Ref(raw, decoded[1], decoded[0])
+    if decoded is not None:
+        # A valid id of another type never names a document of these types.
+        return Ref(raw, -1, decoded[0])
+    return Ref(raw, None, None)

@@ -1,0 +1,48 @@
+"""Unexpected exceptions are bugs: the client gets "Internal server error" and a request id, the log
+gets the trace under the same id. Expected failures (GraphQL syntax/validation errors and our own
+``GraphQLError`` subclasses with a code) pass through unchanged."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+log = logging.getLogger("gateway.errors")
+
+
+def is_expected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is None or isinstance(original, GraphQLError)
+
+
+class MaskUnexpectedErrors(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if not errors:
+            return
+        request_id = getattr(self.execution_context.context, "request_id", "-")
+        result.errors = [self._mask(e, request_id) for e in errors]  # type: ignore[union-attr]
+
+    @staticmethod
+    def _mask(error: GraphQLError, request_id: str) -> GraphQLError:
+        if is_expected(error):
+            return error
+        original: Any = error.original_error
+        log.error(
+            "unexpected error in %s (request %s)",
+            ".".join(map(str, error.path or [])),
+            request_id,
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        return GraphQLError(
+            message=f"Internal server error (request id {request_id})",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        )

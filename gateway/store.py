@@ -1,0 +1,219 @@
+"""Write-side queries: find and lock documents, issue numbers, insert documents and their items.
+
+Every function takes the transaction's connection; the services decide when to commit. Rows are
+read with SQLAlchemy Core (``Row`` objects), not ORM instances: cheaper, and nothing is tracked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway import tables as t
+from gateway.ids import Ref
+from gateway.settlement import errors as e
+from gateway.settlement.documents import PlannedItem
+
+account_t: Table = t.Account.__table__  # type: ignore[assignment]
+receivable_t: Table = t.Receivable.__table__  # type: ignore[assignment]
+receivable_item_t: Table = t.ReceivableItem.__table__  # type: ignore[assignment]
+credit_memo_t: Table = t.CreditMemo.__table__  # type: ignore[assignment]
+credit_memo_item_t: Table = t.CreditMemoItem.__table__  # type: ignore[assignment]
+payment_t: Table = t.Payment.__table__  # type: ignore[assignment]
+part_t: Table = t.Part.__table__  # type: ignore[assignment]
+item_part_t: Table = t.ItemPart.__table__  # type: ignore[assignment]
+application_t: Table = t.Application.__table__  # type: ignore[assignment]
+application_line_t: Table = t.ApplicationLine.__table__  # type: ignore[assignment]
+event_t: Table = t.SettlementEvent.__table__  # type: ignore[assignment]
+sequence_t: Table = t.DocumentSequence.__table__  # type: ignore[assignment]
+job_t: Table = t.Job.__table__  # type: ignore[assignment]
+
+NUMBER_FORMATS = {
+    "ACCOUNT": "A{:08d}",
+    "INVOICE": "INV{:08d}",
+    "DEBIT_MEMO": "DM{:08d}",
+    "CREDIT_MEMO": "CM{:08d}",
+    "PAYMENT": "P-{:08d}",
+}
+LABELS = {
+    "ACCOUNT": "account",
+    "INVOICE": "invoice",
+    "DEBIT_MEMO": "debit memo",
+    "CREDIT_MEMO": "credit memo",
+    "PAYMENT": "payment",
+}
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+async def reserve_numbers(conn: AsyncConnection, kind: str, count: int = 1) -> list[str]:
+    """``count`` consecutive numbers of ``kind``. The sequence row stays locked until commit, so a
+    rolled-back transaction gives its numbers back: numbers are gap-free."""
+    stmt = (
+        _insert(conn, sequence_t)
+        .values(kind=kind, last_value=count)
+        .on_conflict_do_update(
+            index_elements=[sequence_t.c.kind],
+            set_={"last_value": sequence_t.c.last_value + count},
+        )
+        .returning(sequence_t.c.last_value)
+    )
+    last = (await conn.execute(stmt)).scalar_one()
+    fmt = NUMBER_FORMATS[kind]
+    return [fmt.format(n) for n in range(last - count + 1, last + 1)]
+
+
+async def find(
+    conn: AsyncConnection,
+    table: Table,
+    ref: Ref,
+    label: str,
+    *,
+    field: Sequence[str] = ("id",),
+    kind: str | None = None,
+    lock: bool = False,
+) -> Row[Any]:
+    """The row a reference names (id or number), or NotFound at ``field``."""
+    if ref.pk == -1:
+        raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
+    cond = table.c.id == ref.pk if ref.pk is not None else table.c.number == ref.number
+    stmt = select(table).where(cond)
+    if kind is not None:
+        stmt = stmt.where(table.c.kind == kind)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
+    return row
+
+
+async def insert_items(
+    conn: AsyncConnection,
+    table: Table,
+    owner: dict[str, Any],
+    items: Sequence[PlannedItem],
+    money: dict[str, str],
+) -> list[int]:
+    """Insert planned items; parents first so that children can point at them. Ids in seq order.
+
+    ``money`` maps each amount column of ``table`` to the planned field it starts from
+    ("amount"), or to "0".
+    """
+    ids: dict[int, int] = {}
+    for wave in (
+        [i for i in items if i.parent_seq is None],
+        [i for i in items if i.parent_seq is not None],
+    ):
+        if not wave:
+            continue
+        rows = [
+            {
+                **owner,
+                "seq": i.seq,
+                "kind": i.kind,
+                "parent_item_id": ids[i.parent_seq] if i.parent_seq is not None else None,
+                "sku": i.sku,
+                "description": i.description,
+                **({"source_item_id": i.source_item_id} if "source_item_id" in table.c else {}),
+                **{col: (i.amount if src == "amount" else 0) for col, src in money.items()},
+            }
+            for i in wave
+        ]
+        result = await conn.execute(table.insert().returning(table.c.id, table.c.seq), rows)
+        ids.update({seq: pk for pk, seq in result.all()})
+    return [ids[i.seq] for i in items]
+
+
+async def insert_row(conn: AsyncConnection, table: Table, **values: Any) -> int:
+    return (await conn.execute(table.insert().values(**values).returning(table.c.id))).scalar_one()
+
+
+async def set_values(conn: AsyncConnection, table: Table, pk: int, **values: Any) -> None:
+    await conn.execute(update(table).where(table.c.id == pk).values(**values))
+
+
+async def add_event(
+    conn: AsyncConnection,
+    kind: str,
+    *,
+    account_id: int,
+    occurred_at: datetime,
+    credit_memo_id: int | None = None,
+    payment_id: int | None = None,
+    application_id: int | None = None,
+    created_by: str | None = None,
+) -> int:
+    return await insert_row(
+        conn,
+        event_t,
+        kind=kind,
+        account_id=account_id,
+        credit_memo_id=credit_memo_id,
+        payment_id=payment_id,
+        application_id=application_id,
+        created_by=created_by,
+        occurred_at=occurred_at,
+    )
+
+
+async def credited_amounts(conn: AsyncConnection, invoice_id: int) -> list[Row[Any]]:
+    return list(
+        (
+            await conn.execute(
+                select(receivable_item_t)
+                .where(receivable_item_t.c.receivable_id == invoice_id)
+                .order_by(receivable_item_t.c.seq)
+            )
+        ).all()
+    )
+
+
+async def release_credited(conn: AsyncConnection, memo_id: int) -> None:
+    """A canceled memo credits nothing any more: give its amounts back to the invoice items."""
+    rows = (
+        await conn.execute(
+            select(credit_memo_item_t.c.source_item_id, func.sum(credit_memo_item_t.c.amount))
+            .where(
+                credit_memo_item_t.c.credit_memo_id == memo_id,
+                credit_memo_item_t.c.source_item_id.is_not(None),
+            )
+            .group_by(credit_memo_item_t.c.source_item_id)
+        )
+    ).all()
+    for source_item_id, amount in rows:
+        await conn.execute(
+            update(receivable_item_t)
+            .where(receivable_item_t.c.id == source_item_id)
+            .values(credited_amount=receivable_item_t.c.credited_amount - amount)
+        )
+
+
+async def delete_credit_memo(conn: AsyncConnection, memo_id: int) -> None:
+    await conn.execute(
+        item_part_t.delete().where(
+            item_part_t.c.part_id.in_(select(part_t.c.id).where(part_t.c.credit_memo_id == memo_id))
+        )
+    )
+    await conn.execute(part_t.delete().where(part_t.c.credit_memo_id == memo_id))
+    # Events are history a subscriber may still replay: keep them, without the memo.
+    await conn.execute(update(event_t).where(event_t.c.credit_memo_id == memo_id).values(credit_memo_id=None))
+    # children before parents: the parent foreign key is checked row by row on SQLite
+    await conn.execute(
+        credit_memo_item_t.delete().where(
+            credit_memo_item_t.c.credit_memo_id == memo_id, credit_memo_item_t.c.parent_item_id.is_not(None)
+        )
+    )
+    await conn.execute(credit_memo_item_t.delete().where(credit_memo_item_t.c.credit_memo_id == memo_id))
+    await conn.execute(credit_memo_t.delete().where(credit_memo_t.c.id == memo_id))
+
+
+def as_date(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value

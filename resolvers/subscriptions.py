@@ -1,0 +1,95 @@
+"""Subscription sources. The database is the source of truth: events are rows, read in id order
+from the subscriber's cursor; a job's state is its row. Rows are polled at a short interval."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import Row, select
+from strawberry.types import Info
+
+from gateway import store as s
+from resolvers.lookup import find
+from resolvers.relations import ctx
+from schema.connection import QueryArgumentError
+
+POLL_SECONDS = 0.2
+BATCH = 500
+
+
+def event_cursor(event_id: int) -> str:
+    return base64.urlsafe_b64encode(f"event:{event_id}".encode()).rstrip(b"=").decode()
+
+
+def _event_id(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "event" or not value.isdigit():
+            raise ValueError
+        return int(value)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise QueryArgumentError("after is not a settlement event cursor", ["after"]) from None
+
+
+async def job_states(info: Info, raw_id: str) -> AsyncIterator[Row[Any]]:
+    c = ctx(info)
+    row = await find(info, "Job", raw_id)
+    if row is None:
+        raise QueryArgumentError(f"job {raw_id} does not exist", ["id"])
+    last = None
+    while True:
+        state = (row.status, row.processed_items)
+        if state != last:
+            last = state
+            await c.after_write()  # the yielded job's fields must read fresh rows
+            yield row
+        if row.status in ("COMPLETED", "FAILED"):
+            return
+        await asyncio.sleep(POLL_SECONDS)
+        await c.after_write()
+        row = await c.read(lambda conn: _one_job(conn, row.id))
+
+
+async def _one_job(conn: Any, pk: int) -> Row[Any]:
+    return (await conn.execute(select(s.job_t).where(s.job_t.c.id == pk))).one()
+
+
+async def events(info: Info, account_raw: str | None, after: str | None) -> AsyncIterator[Row[Any]]:
+    c = ctx(info)
+    account_id = None
+    if account_raw is not None:
+        acct = await find(info, "Account", account_raw)
+        if acct is None:
+            raise QueryArgumentError(f"account {account_raw} does not exist", ["accountId"])
+        account_id = acct.id
+    if after is not None:
+        position = _event_id(after)
+    else:
+        # No cursor: live events only, from now on.
+        position = await c.read(lambda conn: _last_event_id(conn))
+    while True:
+        await c.after_write()
+        rows = await c.read(lambda conn: _events_after(conn, position, account_id))
+        for row in rows:
+            position = row.id
+            yield row
+        if len(rows) < BATCH:
+            await asyncio.sleep(POLL_SECONDS)
+
+
+async def _last_event_id(conn: Any) -> int:
+    from sqlalchemy import func
+
+    return int((await conn.execute(select(func.coalesce(func.max(s.event_t.c.id), 0)))).scalar_one())
+
+
+async def _events_after(conn: Any, position: int, account_id: int | None) -> list[Row[Any]]:
+    stmt = select(s.event_t).where(s.event_t.c.id > position).order_by(s.event_t.c.id).limit(BATCH)
+    if account_id is not None:
+        stmt = stmt.where(s.event_t.c.account_id == account_id)
+    return list((await conn.execute(stmt)).all())

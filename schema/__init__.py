@@ -1,0 +1,1 @@
+"""The GraphQL shape: types, inputs, payloads, scalars and the error mapping."""

@@ -1,0 +1,138 @@
+"""Connections: keyset cursors, ``first`` (default 50, at most 1,000), lazy ``totalCount``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+import orjson
+import strawberry
+from graphql import GraphQLError
+from sqlalchemy import Row
+
+from gateway.config import Settings
+from gateway.reads import Cond, PageSpec
+
+T = TypeVar("T")
+
+
+class QueryArgumentError(GraphQLError):
+    """A bad argument of a query field (no payload to carry a UserError): code and field path."""
+
+    def __init__(self, message: str, field: Sequence[str]) -> None:
+        super().__init__(
+            message,
+            extensions={"code": "INVALID_VALUE", "category": "INVALID_VALUE", "field": list(field)},
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    nodes: list[T]
+    page_info: PageInfo
+    _total: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many nodes the whole connection has, across all pages.")
+    async def total_count(self) -> int:
+        return await self._total()
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, date):
+        return {"d": value.isoformat()}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "t" in value:
+            return datetime.fromisoformat(value["t"])
+        return date.fromisoformat(value["d"])
+    return value
+
+
+def encode_cursor(order_key: str, values: Sequence[Any]) -> str:
+    raw = orjson.dumps([order_key, *(_encode_value(v) for v in values)])
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, order_key: str, width: int) -> tuple[Any, ...]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(data, list) or data[0] != order_key or len(data) != width + 1:
+            raise ValueError
+        return tuple(_decode_value(v) for v in data[1:])
+    except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
+        raise QueryArgumentError(
+            "after is not a cursor of this connection (with this sort)", ["after"]
+        ) from None
+
+
+def page_spec(
+    settings: Settings,
+    first: int | None,
+    after: str | None,
+    *,
+    where: tuple[Cond, ...] = (),
+    order: tuple[str, ...] = ("id",),
+    descending: bool = False,
+) -> PageSpec:
+    size = settings.page_size_default if first is None else first
+    if size < 0 or size > settings.page_size_max:
+        raise QueryArgumentError(
+            f"first must be between 0 and {settings.page_size_max:,}, got {size:,}; "
+            "page through larger connections with after",
+            ["first"],
+        )
+    key = _order_key(order, descending)
+    position = decode_cursor(after, key, len(order)) if after is not None else None
+    return PageSpec(where=where, order=order, descending=descending, after=position, limit=size)
+
+
+def _order_key(order: Sequence[str], descending: bool) -> str:
+    return ",".join(order) + (":desc" if descending else "")
+
+
+def build(
+    rows: Sequence[Row[Any]],
+    spec: PageSpec,
+    to_node: Callable[[Row[Any]], Any],
+    total: Callable[[], Awaitable[int]],
+) -> Connection[Any]:
+    """A connection from up to ``spec.limit + 1`` rows (the extra row only says there is more)."""
+    key = _order_key(spec.order, spec.descending)
+    shown = rows[: spec.limit]
+    edges = [
+        Edge(cursor=encode_cursor(key, [getattr(r, c) for c in spec.order]), node=to_node(r)) for r in shown
+    ]
+    return Connection(
+        edges=edges,
+        nodes=[edge.node for edge in edges],
+        page_info=PageInfo(
+            has_next_page=len(rows) > spec.limit,
+            has_previous_page=spec.after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        _total=total,
+    )

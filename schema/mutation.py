@@ -1,0 +1,187 @@
+"""The Mutation root. Each field parses its input, calls one service and answers a payload."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from gateway.ids import encode, ref
+from gateway.services import documents as svc
+from resolvers import settlement
+from resolvers.documents import account_ref, actor, credit_requests, mutate, new_items
+from resolvers.relations import ctx
+from schema import inputs as i
+from schema import payloads as p
+from schema.query import by_ref
+
+
+def _memo_ref(raw: str):  # type: ignore[no-untyped-def]
+    return ref(raw, "CreditMemo")
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_account(self, info: Info, input: i.CreateAccountInput) -> p.AccountPayload:
+        return await mutate(
+            info,
+            lambda: svc.create_account(
+                ctx(info).db, name=input.name, currency=input.currency, number=input.number
+            ),
+            lambda pk: by_ref_payload(info, "Account", pk, p.AccountPayload, "account"),
+            lambda errors: p.AccountPayload(user_errors=errors),
+        )
+
+    @strawberry.mutation
+    async def create_invoice(self, info: Info, input: i.CreateInvoiceInput) -> p.InvoicePayload:
+        return await mutate(
+            info,
+            lambda: svc.create_receivable(
+                ctx(info).db,
+                kind="INVOICE",
+                account=account_ref(input.account_id),
+                doc_date=input.invoice_date,
+                due_date=input.due_date,
+                items=new_items(input.items),
+                post=input.post,
+            ),
+            lambda pk: by_ref_payload(info, "Invoice", pk, p.InvoicePayload, "invoice"),
+            lambda errors: p.InvoicePayload(user_errors=errors),
+        )
+
+    @strawberry.mutation
+    async def create_debit_memo(self, info: Info, input: i.CreateDebitMemoInput) -> p.DebitMemoPayload:
+        return await mutate(
+            info,
+            lambda: svc.create_receivable(
+                ctx(info).db,
+                kind="DEBIT_MEMO",
+                account=account_ref(input.account_id),
+                doc_date=input.memo_date,
+                due_date=input.due_date,
+                items=new_items(input.items),
+                post=input.post,
+                reason_code=input.reason_code,
+            ),
+            lambda pk: by_ref_payload(info, "DebitMemo", pk, p.DebitMemoPayload, "debit_memo"),
+            lambda errors: p.DebitMemoPayload(user_errors=errors),
+        )
+
+    @strawberry.mutation
+    async def create_credit_memo(self, info: Info, input: i.CreateCreditMemoInput) -> p.CreditMemoPayload:
+        return await mutate(
+            info,
+            lambda: svc.create_credit_memo(
+                ctx(info).db,
+                account=account_ref(input.account_id),
+                memo_date=input.memo_date,
+                items=new_items(input.items),
+                post=input.post,
+                reason_code=input.reason_code,
+                comment=input.comment,
+                actor=actor(info),
+            ),
+            lambda pk: by_ref_payload(info, "CreditMemo", pk, p.CreditMemoPayload, "credit_memo"),
+            lambda errors: p.CreditMemoPayload(user_errors=errors),
+        )
+
+    @strawberry.mutation
+    async def create_credit_memo_from_invoice(
+        self, info: Info, input: i.CreateCreditMemoFromInvoiceInput
+    ) -> p.CreditMemoPayload:
+        return await mutate(
+            info,
+            lambda: svc.create_credit_memo_from_invoice(
+                ctx(info).db,
+                invoice=ref(input.invoice_id, "Invoice"),
+                memo_date=input.memo_date,
+                items=credit_requests(info, input.items),
+                post=input.post,
+                reason_code=input.reason_code,
+                actor=actor(info),
+            ),
+            lambda pk: by_ref_payload(info, "CreditMemo", pk, p.CreditMemoPayload, "credit_memo"),
+            lambda errors: p.CreditMemoPayload(user_errors=errors),
+        )
+
+    @strawberry.mutation
+    async def create_payment(self, info: Info, input: i.CreatePaymentInput) -> p.PaymentPayload:
+        return await mutate(
+            info,
+            lambda: svc.create_payment(
+                ctx(info).db,
+                account=account_ref(input.account_id),
+                amount=input.amount,
+                effective_date=input.effective_date,
+            ),
+            lambda pk: by_ref_payload(info, "Payment", pk, p.PaymentPayload, "payment"),
+            lambda errors: p.PaymentPayload(user_errors=errors),
+        )
+
+    @strawberry.mutation
+    async def post_credit_memo(self, info: Info, id: strawberry.ID) -> p.CreditMemoPayload:
+        return await _memo_transition(info, id, "post")
+
+    @strawberry.mutation
+    async def unpost_credit_memo(self, info: Info, id: strawberry.ID) -> p.CreditMemoPayload:
+        return await _memo_transition(info, id, "unpost")
+
+    @strawberry.mutation
+    async def cancel_credit_memo(self, info: Info, id: strawberry.ID) -> p.CreditMemoPayload:
+        return await _memo_transition(info, id, "cancel")
+
+    @strawberry.mutation
+    async def delete_credit_memo(self, info: Info, id: strawberry.ID) -> p.DeletePayload:
+        async def answer(pk: int) -> p.DeletePayload:
+            return p.DeletePayload(deleted_id=strawberry.ID(encode("CreditMemo", pk)))
+
+        return await mutate(
+            info,
+            lambda: svc.delete_credit_memo(ctx(info).db, ref=_memo_ref(id)),
+            answer,
+            lambda errors: p.DeletePayload(user_errors=errors),
+        )
+
+    @strawberry.mutation
+    async def post_debit_memo(self, info: Info, id: strawberry.ID) -> p.DebitMemoPayload:
+        return await mutate(
+            info,
+            lambda: svc.post_receivable(ctx(info).db, kind="DEBIT_MEMO", ref=ref(id, "DebitMemo")),
+            lambda pk: by_ref_payload(info, "DebitMemo", pk, p.DebitMemoPayload, "debit_memo"),
+            lambda errors: p.DebitMemoPayload(user_errors=errors),
+        )
+
+    @strawberry.mutation
+    async def post_invoice(self, info: Info, id: strawberry.ID) -> p.InvoicePayload:
+        return await mutate(
+            info,
+            lambda: svc.post_receivable(ctx(info).db, kind="INVOICE", ref=ref(id, "Invoice")),
+            lambda pk: by_ref_payload(info, "Invoice", pk, p.InvoicePayload, "invoice"),
+            lambda errors: p.InvoicePayload(user_errors=errors),
+        )
+
+    apply_credit_memo = strawberry.mutation(settlement.apply_credit_memo)
+    unapply_credit_memo = strawberry.mutation(settlement.unapply_credit_memo)
+    apply_credit_memo_async = strawberry.mutation(settlement.apply_credit_memo_async)
+    unapply_credit_memo_async = strawberry.mutation(settlement.unapply_credit_memo_async)
+    reverse_credit_memo = strawberry.mutation(settlement.reverse_credit_memo)
+    write_off_credit_memo = strawberry.mutation(settlement.write_off_credit_memo)
+    refund_credit_memo = strawberry.mutation(settlement.refund_credit_memo)
+    apply_payment = strawberry.mutation(settlement.apply_payment)
+    unapply_payment = strawberry.mutation(settlement.unapply_payment)
+
+
+async def by_ref_payload(info: Info, type_name: str, pk: int, payload: type, field: str):  # type: ignore[no-untyped-def]
+    node = await by_ref(info, type_name, encode(type_name, pk), None)
+    return payload(**{field: node})
+
+
+async def _memo_transition(info: Info, raw: str, action: str) -> p.CreditMemoPayload:
+    return await mutate(
+        info,
+        lambda: svc.transition_credit_memo(
+            ctx(info).db, ref=_memo_ref(raw), action=action, actor=actor(info)
+        ),
+        lambda pk: by_ref_payload(info, "CreditMemo", pk, p.CreditMemoPayload, "credit_memo"),
+        lambda errors: p.CreditMemoPayload(user_errors=errors),
+    )

@@ -1,0 +1,180 @@
+"""The Query root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from sqlalchemy import Row, Table
+from strawberry.types import Info
+
+from gateway import reads
+from gateway import store as s
+from gateway.reads import Cond
+from resolvers import filters
+from resolvers.lookup import find, find_node
+from resolvers.relations import ctx
+from schema import types as t
+from schema.connection import Connection, build, page_spec
+from schema.enums import JobStatus
+from schema.inputs import ApplyCreditMemoInput, CreditMemoFilter, CreditMemoSort, DocumentFilter
+from schema.payloads import ApplicationPreview, Limits
+
+NODE_BUILDERS: dict[str, Callable[[Row[Any]], Any]] = {
+    "Account": t.Account.from_row,
+    "Invoice": t.Invoice.from_row,
+    "DebitMemo": t.DebitMemo.from_row,
+    "InvoiceItem": t.InvoiceItem.from_row,
+    "DebitMemoItem": t.DebitMemoItem.from_row,
+    "CreditMemo": t.CreditMemo.from_row,
+    "CreditMemoItem": t.CreditMemoItem.from_row,
+    "CreditMemoPart": t.CreditMemoPart.from_row,
+    "PaymentPart": t.PaymentPart.from_row,
+    "CreditMemoItemPart": t.CreditMemoItemPart.from_row,
+    "PaymentItemPart": t.PaymentItemPart.from_row,
+    "Payment": t.Payment.from_row,
+    "Application": t.Application.from_row,
+    "Job": t.Job.from_row,
+}
+
+
+async def node_of(info: Info, raw: str) -> Any:
+    found = await find_node(info, raw)
+    return None if found is None else NODE_BUILDERS[found[0]](found[1])
+
+
+async def by_ref(info: Info, type_name: str, id: str | None, number: str | None) -> Any:
+    row = await find(info, type_name, id if id is not None else number)
+    return None if row is None else NODE_BUILDERS[type_name](row)
+
+
+async def top_level(
+    info: Info,
+    table: Table,
+    first: int | None,
+    after: str | None,
+    to_node: Callable[[Row[Any]], Any],
+    *,
+    where: tuple[Cond, ...] = (),
+    order: tuple[str, ...] = ("id",),
+    descending: bool = False,
+) -> Connection[Any]:
+    c = ctx(info)
+    spec = page_spec(c.settings, first, after, where=where, order=order, descending=descending)
+    rows = await c.read(lambda conn: reads.page(conn, table, spec))
+    return build(rows, spec, to_node, lambda: c.read(lambda conn: reads.count(conn, table, where)))
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def node(self, info: Info, id: strawberry.ID) -> t.Node | None:
+        return await node_of(info, id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[t.Node | None]:
+        return [await node_of(info, i) for i in ids]
+
+    @strawberry.field
+    async def account(
+        self, info: Info, id: strawberry.ID | None = None, number: str | None = None
+    ) -> t.Account | None:
+        return await by_ref(info, "Account", id, number)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def accounts(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[t.Account]:
+        return await top_level(info, s.account_t, first, after, t.Account.from_row)
+
+    @strawberry.field
+    async def credit_memo(
+        self, info: Info, id: strawberry.ID | None = None, number: str | None = None
+    ) -> t.CreditMemo | None:
+        return await by_ref(info, "CreditMemo", id, number)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def credit_memos(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: CreditMemoFilter | None = None,
+        sort: CreditMemoSort | None = None,
+    ) -> Connection[t.CreditMemo]:
+        where = await filters.credit_memo_where(info, filter)
+        order, desc = filters.credit_memo_order(sort)
+        return await top_level(
+            info,
+            s.credit_memo_t,
+            first,
+            after,
+            t.CreditMemo.from_row,
+            where=where,
+            order=order,
+            descending=desc,
+        )
+
+    @strawberry.field
+    async def debit_memo(
+        self, info: Info, id: strawberry.ID | None = None, number: str | None = None
+    ) -> t.DebitMemo | None:
+        return await by_ref(info, "DebitMemo", id, number)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def debit_memos(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: DocumentFilter | None = None,
+    ) -> Connection[t.DebitMemo]:
+        where = (("kind", "=", "DEBIT_MEMO"), *filters.document_where(filter, "doc_date"))
+        return await top_level(info, s.receivable_t, first, after, t.DebitMemo.from_row, where=where)
+
+    @strawberry.field
+    async def invoice(
+        self, info: Info, id: strawberry.ID | None = None, number: str | None = None
+    ) -> t.Invoice | None:
+        return await by_ref(info, "Invoice", id, number)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def invoices(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: DocumentFilter | None = None,
+    ) -> Connection[t.Invoice]:
+        where = (("kind", "=", "INVOICE"), *filters.document_where(filter, "doc_date"))
+        return await top_level(info, s.receivable_t, first, after, t.Invoice.from_row, where=where)
+
+    @strawberry.field
+    async def payment(
+        self, info: Info, id: strawberry.ID | None = None, number: str | None = None
+    ) -> t.Payment | None:
+        return await by_ref(info, "Payment", id, number)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def job(self, info: Info, id: strawberry.ID) -> t.Job | None:
+        return await by_ref(info, "Job", id, None)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def jobs(
+        self, info: Info, first: int | None = None, after: str | None = None, status: JobStatus | None = None
+    ) -> Connection[t.Job]:
+        where: tuple[Cond, ...] = () if status is None else (("status", "=", status.value),)
+        return await top_level(info, s.job_t, first, after, t.Job.from_row, where=where)
+
+    @strawberry.field
+    def limits(self, info: Info) -> Limits:
+        return Limits(**{name: getattr(ctx(info).settings.limits, name) for name in Limits.__annotations__})
+
+    @strawberry.field(description="What an apply would do, computed without writing anything.")
+    async def preview_credit_memo_application(
+        self, info: Info, input: ApplyCreditMemoInput
+    ) -> ApplicationPreview:
+        from resolvers.settlement import preview
+
+        return await preview(info, input)

@@ -1,0 +1,31 @@
+"""Scalars. ``Decimal`` is an exact amount as a string with the currency's decimals; never a float."""
+
+from __future__ import annotations
+
+import decimal
+from typing import Any
+
+import strawberry
+
+
+def _serialize_decimal(value: decimal.Decimal) -> str:
+    return format(value, "f")
+
+
+def _parse_decimal(value: Any) -> str:
+    # Left as text: the rules parse it against the document's currency and answer with a
+    # UserError (AMOUNT_PRECISION, with the field path) when it is not an amount.
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError('Decimal amounts are strings such as "14.99", never JSON numbers')
+    return value
+
+
+DecimalScalar = strawberry.scalar(
+    decimal.Decimal,
+    name="Decimal",
+    description='Exact amount as a string, e.g. "14.99", with exactly the currency\'s decimals.',
+    serialize=_serialize_decimal,
+    parse_value=_parse_decimal,
+)
+
+SCALAR_OVERRIDES: dict[object, Any] = {decimal.Decimal: DecimalScalar}
