@@ -21,11 +21,8 @@ def _parse_decimal(value: Any) -> str:
 
 
 DecimalScalar = strawberry.scalar(
-    decimal.Decimal,
     name="Decimal",
     description='Exact amount as a string, e.g. "14.99", with exactly the currency\'s decimals.',
     serialize=_serialize_decimal,
     parse_value=_parse_decimal,
 )
-
-SCALAR_OVERRIDES: dict[object, Any] = {decimal.Decimal: DecimalScalar}

@@ -1,0 +1,182 @@
+"""Shared fixtures: a migrated database per test (SQLite always; PostgreSQL when
+GATEWAY_TEST_DATABASE_URL is set), a statement counter, and GraphQL / HTTP helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import settings as hypothesis_settings
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gateway.app import create_app
+from gateway.config import Settings
+from gateway.context import Context
+from gateway.db import Database
+from gateway.migrate import upgrade
+from gateway.tables import metadata
+from schema.build import build_schema
+
+PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+hypothesis_settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True)
+hypothesis_settings.register_profile("dev", max_examples=50, deadline=None)
+hypothesis_settings.load_profile("ci" if IN_CI else "dev")
+
+BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if PG_URL:
+        return [f"database backends: sqlite, postgres ({PG_URL.rsplit('@', 1)[-1]})"]
+    return ["database backends: sqlite only (set GATEWAY_TEST_DATABASE_URL for PostgreSQL)"]
+
+
+def _pg_admin(url: str) -> tuple[str, str]:
+    base, _, _ = url.rpartition("/")
+    return url, base
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(Settings(database_url=f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str | None]:
+    """One migrated PostgreSQL database for the session; tests truncate it."""
+    if not PG_URL:
+        yield None
+        return
+    admin_url, base = _pg_admin(PG_URL)
+    name = f"gateway_test_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        message = f"PostgreSQL at {PG_URL} is unreachable: {exc}"
+        if IN_CI:
+            pytest.exit(message, returncode=3)
+        pytest.fail(message)
+    url = f"{base}/{name}"
+    upgrade(Settings(database_url=url))
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _truncate(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "gateway.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url = request.getfixturevalue("pg_database")
+    asyncio.run(_truncate(url))
+    return str(url)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, workers=0)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings)
+    yield database
+    await database.dispose()
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+        self.active = False
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self.active and not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "SELECT 1")):
+            self.statements.append(statement)
+
+    def __enter__(self) -> StatementCounter:
+        self.statements.clear()
+        self.active = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.active = False
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def sql(db: Database) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(db.engine.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(db.engine.sync_engine, "before_cursor_execute", counter)
+
+
+SCHEMA = build_schema()
+
+
+class GraphQLClient:
+    """Executes operations through ``schema.execute`` with a fresh context per operation."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    async def execute(self, query: str, **variables: Any) -> Any:
+        context = Context(db=self.db, settings=self.settings)
+        try:
+            return await SCHEMA.execute(query, variable_values=variables, context_value=context)
+        finally:
+            await context.close()
+
+    async def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
+        """The data of a successful operation; fails the test on any GraphQL error."""
+        result = await self.execute(query, **variables)
+        assert result.errors is None, [e.formatted for e in result.errors]
+        return result.data  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def gql(db: Database, settings: Settings) -> GraphQLClient:
+    return GraphQLClient(db, settings)
+
+
+@pytest.fixture
+async def http(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, db=db)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
+        yield client
