@@ -27,8 +27,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from gateway.migrate import upgrade
 
         upgrade(settings)
-    print(f"settlement gateway: http://{settings.host}:{settings.port}/graphql (GraphiQL in a browser)", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning", ws="websockets-sansio")
+    print(
+        f"settlement gateway: http://{settings.host}:{settings.port}/graphql (GraphiQL in a browser)",
+        flush=True,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        ws="websockets-sansio",
+    )
     return 0
 
 
@@ -52,8 +61,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
                 print("database already has data; not seeding (--if-empty)")
                 return 0
             spec = SeedSpec(
-                accounts=args.accounts, invoices_per_account=args.invoices_per_account,
-                items_per_document=args.items_per_document, seed=args.seed,
+                accounts=args.accounts,
+                invoices_per_account=args.invoices_per_account,
+                items_per_document=args.items_per_document,
+                seed=args.seed,
             )
             report = await seed(db, spec)
             print(
@@ -104,7 +115,9 @@ def parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="load deterministic demo data through the services")
     seed.add_argument("--accounts", type=int, default=3, help="how many accounts (default 3)")
     seed.add_argument("--invoices-per-account", type=int, default=4, help="invoices per account (default 4)")
-    seed.add_argument("--items-per-document", type=int, default=5, help="items per document, TAX included (default 5)")
+    seed.add_argument(
+        "--items-per-document", type=int, default=5, help="items per document, TAX included (default 5)"
+    )
     seed.add_argument("--seed", type=int, default=7, help="random seed: same seed, same data (default 7)")
     seed.add_argument("--if-empty", action="store_true", help="do nothing when the database has accounts")
     seed.set_defaults(fn=cmd_seed)

@@ -58,7 +58,9 @@ def _items(rng: random.Random, currency: str, count: int) -> list[NewItem]:
         tax = (amount * Decimal("0.08")).quantize(Decimal(1).scaleb(-EXPONENTS[currency])) if taxed else None
         if tax is not None and tax <= 0:
             tax = None
-        items.append(NewItem(amount=amount, sku=f"SKU-{rng.randint(100, 999)}", description="Service", tax_amount=tax))
+        items.append(
+            NewItem(amount=amount, sku=f"SKU-{rng.randint(100, 999)}", description="Service", tax_amount=tax)
+        )
         n += 2 if tax is not None else 1
     return items
 
@@ -83,24 +85,36 @@ async def seed(db: Database, spec: SeedSpec) -> SeedReport:
         for i in range(spec.invoices_per_account):
             day = BASE_DATE + timedelta(days=i * 7 + a % 5)
             pk = await svc.create_receivable(
-                db, kind="INVOICE", account=account, doc_date=day, due_date=day + timedelta(days=30),
-                items=_items(rng, currency, spec.items_per_document), post=i % 6 != 5,
+                db,
+                kind="INVOICE",
+                account=account,
+                doc_date=day,
+                due_date=day + timedelta(days=30),
+                items=_items(rng, currency, spec.items_per_document),
+                post=(a + i) % 5 != 4,
             )
-            invoice_pks.append((pk, i % 6 != 5, day))
+            invoice_pks.append((pk, (a + i) % 5 != 4, day))
             report.invoices += 1
         if a % 2 == 0:
             day = BASE_DATE + timedelta(days=3)
             await svc.create_receivable(
-                db, kind="DEBIT_MEMO", account=account, doc_date=day, due_date=None,
-                items=_items(rng, currency, max(1, spec.items_per_document // 2)), post=True,
+                db,
+                kind="DEBIT_MEMO",
+                account=account,
+                doc_date=day,
+                due_date=None,
+                items=_items(rng, currency, max(1, spec.items_per_document // 2)),
+                post=True,
                 reason_code="Late fee",
             )
             report.debit_memos += 1
         for m in range(memos_per_account):
-            await _credit_memo(db, rng, account, currency, m, invoice_pks, spec.items_per_document)
+            await _credit_memo(db, rng, account, currency, a + m, invoice_pks, spec.items_per_document)
             report.credit_memos += 1
         await svc.create_payment(
-            db, account=account, amount=str(_amount(rng, currency, 50, 900)),
+            db,
+            account=account,
+            amount=str(_amount(rng, currency, 50, 900)),
             effective_date=BASE_DATE + timedelta(days=10),
         )
         report.payments += 1
@@ -108,8 +122,13 @@ async def seed(db: Database, spec: SeedSpec) -> SeedReport:
 
 
 async def _credit_memo(
-    db: Database, rng: random.Random, account: Ref, currency: str, m: int,
-    invoices: list[tuple[int, bool, date]], items_per_document: int,
+    db: Database,
+    rng: random.Random,
+    account: Ref,
+    currency: str,
+    m: int,
+    invoices: list[tuple[int, bool, date]],
+    items_per_document: int,
 ) -> int:
     day = BASE_DATE + timedelta(days=40 + m)
     posted_invoices = [(pk, d) for pk, posted, d in invoices if posted]
@@ -120,21 +139,35 @@ async def _credit_memo(
         for row in rows[:items_per_document]:
             # credit about a third of each named item, at least one minor unit
             amount = max(1, row.amount // 3)
-            requests.append(CreditRequest(row.id, encode("InvoiceItem", row.id),
-                                          Decimal(amount).scaleb(-EXPONENTS[currency])))
+            requests.append(
+                CreditRequest(
+                    row.id, encode("InvoiceItem", row.id), Decimal(amount).scaleb(-EXPONENTS[currency])
+                )
+            )
         pk = await svc.create_credit_memo_from_invoice(
-            db, invoice=ref(encode("Invoice", invoice_pk), "Invoice"), memo_date=day, items=requests,
-            post=True, reason_code="Correction",
+            db,
+            invoice=ref(encode("Invoice", invoice_pk), "Invoice"),
+            memo_date=day,
+            items=requests,
+            post=True,
+            reason_code="Correction",
         )
     else:
         pk = await svc.create_credit_memo(
-            db, account=account, memo_date=day, items=_items(rng, currency, items_per_document),
-            post=m % 5 != 4, reason_code="Goodwill", comment=f"Demo memo {m + 1}",
+            db,
+            account=account,
+            memo_date=day,
+            items=_items(rng, currency, items_per_document),
+            post=m % 4 != 3,
+            reason_code="Goodwill",
+            comment=f"Demo memo {m + 1}",
         )
-    if m % 7 == 6:  # a canceled one: DRAFT → CANCELED
+    if m % 6 == 5:  # a canceled one: DRAFT → CANCELED
         memo_ref = ref(encode("CreditMemo", pk), "CreditMemo")
         async with db.connect() as conn:
-            status = await conn.scalar(select(store.credit_memo_t.c.status).where(store.credit_memo_t.c.id == pk))
+            status = await conn.scalar(
+                select(store.credit_memo_t.c.status).where(store.credit_memo_t.c.id == pk)
+            )
         if status == "POSTED":
             await svc.transition_credit_memo(db, ref=memo_ref, action="unpost")
         await svc.transition_credit_memo(db, ref=memo_ref, action="cancel")

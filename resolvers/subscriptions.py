@@ -52,7 +52,7 @@ async def job_states(info: Info, raw_id: str) -> AsyncIterator[Row[Any]]:
             return
         await asyncio.sleep(POLL_SECONDS)
         await c.after_write()
-        row = await c.read(lambda conn: _one_job(conn, row.id))
+        row = await c.read(lambda conn, pk=row.id: _one_job(conn, pk))
 
 
 async def _one_job(conn: Any, pk: int) -> Row[Any]:
@@ -74,7 +74,7 @@ async def events(info: Info, account_raw: str | None, after: str | None) -> Asyn
         position = await c.read(lambda conn: _last_event_id(conn))
     while True:
         await c.after_write()
-        rows = await c.read(lambda conn: _events_after(conn, position, account_id))
+        rows = await c.read(lambda conn, after=position: _events_after(conn, after, account_id))
         for row in rows:
             position = row.id
             yield row

@@ -23,22 +23,40 @@ async def account(db: Database, currency: str = "USD", name: str = "Acme") -> in
 
 async def invoice(db: Database, account_pk: int, *items: NewItem, post: bool = True, day: date = DAY) -> int:
     return await svc.create_receivable(
-        db, kind="INVOICE", account=ref(encode("Account", account_pk), "Account"), doc_date=day,
-        due_date=None, items=list(items or [item("100.00")]), post=post,
+        db,
+        kind="INVOICE",
+        account=ref(encode("Account", account_pk), "Account"),
+        doc_date=day,
+        due_date=None,
+        items=list(items or [item("100.00")]),
+        post=post,
     )
 
 
-async def debit_memo(db: Database, account_pk: int, *items: NewItem, post: bool = True, day: date = DAY) -> int:
+async def debit_memo(
+    db: Database, account_pk: int, *items: NewItem, post: bool = True, day: date = DAY
+) -> int:
     return await svc.create_receivable(
-        db, kind="DEBIT_MEMO", account=ref(encode("Account", account_pk), "Account"), doc_date=day,
-        due_date=None, items=list(items or [item("100.00")]), post=post, date_field="memoDate",
+        db,
+        kind="DEBIT_MEMO",
+        account=ref(encode("Account", account_pk), "Account"),
+        doc_date=day,
+        due_date=None,
+        items=list(items or [item("100.00")]),
+        post=post,
+        date_field="memoDate",
     )
 
 
-async def credit_memo(db: Database, account_pk: int, *items: NewItem, post: bool = True, day: date = DAY) -> int:
+async def credit_memo(
+    db: Database, account_pk: int, *items: NewItem, post: bool = True, day: date = DAY
+) -> int:
     return await svc.create_credit_memo(
-        db, account=ref(encode("Account", account_pk), "Account"), memo_date=day,
-        items=list(items or [item("10.00")]), post=post,
+        db,
+        account=ref(encode("Account", account_pk), "Account"),
+        memo_date=day,
+        items=list(items or [item("10.00")]),
+        post=post,
     )
 
 
@@ -46,8 +64,11 @@ async def credit_memo_from_invoice(
     db: Database, invoice_pk: int, lines: list[tuple[int, str]], post: bool = True
 ) -> int:
     return await svc.create_credit_memo_from_invoice(
-        db, invoice=ref(encode("Invoice", invoice_pk), "Invoice"), memo_date=DAY,
-        items=[CreditRequest(pk, encode("InvoiceItem", pk), Decimal(a)) for pk, a in lines], post=post,
+        db,
+        invoice=ref(encode("Invoice", invoice_pk), "Invoice"),
+        memo_date=DAY,
+        items=[CreditRequest(pk, encode("InvoiceItem", pk), Decimal(a)) for pk, a in lines],
+        post=post,
     )
 
 

@@ -30,7 +30,10 @@ query Nested($first: Int) {
               parentItem { kind }
               taxationItems { kind amount }
               sourceItem { amount invoice { number } }
-              itemParts { amount targetItem { __typename ... on InvoiceItem { amount } } }
+              itemParts {
+                amount
+                targetItem { __typename ... on InvoiceItem { amount } }
+              }
             }
           }
           parts {
@@ -70,10 +73,14 @@ async def _first_item_of(db: Database, invoice_pk: int) -> int:
     from gateway import store as s
 
     async with db.connect() as conn:
-        return int(await conn.scalar(
-            select(s.receivable_item_t.c.id).where(s.receivable_item_t.c.receivable_id == invoice_pk)
-            .order_by(s.receivable_item_t.c.seq).limit(1)
-        ))
+        return int(
+            await conn.scalar(
+                select(s.receivable_item_t.c.id)
+                .where(s.receivable_item_t.c.receivable_id == invoice_pk)
+                .order_by(s.receivable_item_t.c.seq)
+                .limit(1)
+            )
+        )
 
 
 async def test_a_deep_nested_query_costs_the_same_statements_for_5_and_50_memos(
@@ -98,7 +105,9 @@ async def test_amounts_carry_exactly_the_currency_decimals(db: Database, gql: Gr
         acct = await f.account(db, currency)
         await f.invoice(db, acct, f.item(amount))
     data = await gql("{ invoices { nodes { currency amount balance creditMemoAmount } } }")
-    assert [(n["currency"], n["amount"], n["balance"], n["creditMemoAmount"]) for n in data["invoices"]["nodes"]] == [
+    assert [
+        (n["currency"], n["amount"], n["balance"], n["creditMemoAmount"]) for n in data["invoices"]["nodes"]
+    ] == [
         ("USD", "10.00", "10.00", "0.00"),
         ("JPY", "1000", "1000", "0"),
         ("KWD", "1.500", "1.500", "0.000"),
@@ -118,10 +127,14 @@ async def test_lookups_accept_the_id_or_the_number(db: Database, gql: GraphQLCli
     }"""
     data = await gql(q, m=encode("CreditMemo", memo), i=encode("Invoice", inv), p=encode("Payment", pay))
     assert data == {
-        "byId": {"number": "CM00000001"}, "byNumber": {"id": encode("CreditMemo", memo)},
-        "invoice": {"number": "INV00000001"}, "invoiceByNumber": {"id": encode("Invoice", inv)},
-        "payment": {"number": "P-00000001"}, "account": {"name": "Acme"},
-        "wrongType": None, "missing": None,
+        "byId": {"number": "CM00000001"},
+        "byNumber": {"id": encode("CreditMemo", memo)},
+        "invoice": {"number": "INV00000001"},
+        "invoiceByNumber": {"id": encode("Invoice", inv)},
+        "payment": {"number": "P-00000001"},
+        "account": {"name": "Acme"},
+        "wrongType": None,
+        "missing": None,
     }
 
 
@@ -130,17 +143,36 @@ async def test_node_and_nodes_resolve_every_type_by_its_opaque_id(db: Database, 
     inv = await f.invoice(db, acct, f.item("1.00", tax="0.10"))
     dm = await f.debit_memo(db, acct)
     memo = await f.credit_memo(db, acct)
-    ids = [encode("Account", acct), encode("Invoice", inv), encode("DebitMemo", dm), encode("CreditMemo", memo),
-           encode("InvoiceItem", 1), encode("DebitMemoItem", 3), encode("Invoice", dm), "not-an-id"]
+    ids = [
+        encode("Account", acct),
+        encode("Invoice", inv),
+        encode("DebitMemo", dm),
+        encode("CreditMemo", memo),
+        encode("InvoiceItem", 1),
+        encode("DebitMemoItem", 3),
+        encode("Invoice", dm),
+        "not-an-id",
+    ]
     data = await gql("query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }", ids=ids)
     assert [n and n["__typename"] for n in data["nodes"]] == [
-        "Account", "Invoice", "DebitMemo", "CreditMemo", "InvoiceItem", "DebitMemoItem", None, None
+        "Account",
+        "Invoice",
+        "DebitMemo",
+        "CreditMemo",
+        "InvoiceItem",
+        "DebitMemoItem",
+        None,
+        None,
     ]
-    single = await gql("query($id: ID!) { node(id: $id) { ... on CreditMemo { number } } }", id=encode("CreditMemo", memo))
+    single = await gql(
+        "query($id: ID!) { node(id: $id) { ... on CreditMemo { number } } }", id=encode("CreditMemo", memo)
+    )
     assert single == {"node": {"number": "CM00000001"}}
 
 
-async def test_keyset_pages_walk_a_connection_without_gaps_or_repeats(db: Database, gql: GraphQLClient) -> None:
+async def test_keyset_pages_walk_a_connection_without_gaps_or_repeats(
+    db: Database, gql: GraphQLClient
+) -> None:
     acct = await f.account(db)
     for _ in range(7):
         await f.credit_memo(db, acct)
@@ -194,15 +226,24 @@ async def test_a_foreign_cursor_is_refused_clearly(db: Database, gql: GraphQLCli
         ("{field: UNAPPLIED_AMOUNT, direction: DESC}", ["CM00000002", "CM00000003", "CM00000001"]),
     ],
 )
-async def test_credit_memo_sorts_page_stably(db: Database, gql: GraphQLClient, sort: str, expected: list[str]) -> None:
+async def test_credit_memo_sorts_page_stably(
+    db: Database, gql: GraphQLClient, sort: str, expected: list[str]
+) -> None:
     acct = await f.account(db)
-    from gateway.services import documents as svc
     from gateway.ids import ref
+    from gateway.services import documents as svc
 
     for amount, day in (("1.00", date(2026, 1, 1)), ("9.00", date(2026, 1, 2)), ("5.00", date(2026, 1, 3))):
-        await svc.create_credit_memo(db, account=ref(encode("Account", acct), "Account"), memo_date=day,
-                                     items=[f.item(amount)], post=True)
-    first = await gql(f"{{ creditMemos(first: 2, sort: {sort}) {{ nodes {{ number }} pageInfo {{ endCursor }} }} }}")
+        await svc.create_credit_memo(
+            db,
+            account=ref(encode("Account", acct), "Account"),
+            memo_date=day,
+            items=[f.item(amount)],
+            post=True,
+        )
+    first = await gql(
+        f"{{ creditMemos(first: 2, sort: {sort}) {{ nodes {{ number }} pageInfo {{ endCursor }} }} }}"
+    )
     rest = await gql(
         f"query($a: String) {{ creditMemos(first: 2, after: $a, sort: {sort}) {{ nodes {{ number }} }} }}",
         a=first["creditMemos"]["pageInfo"]["endCursor"],
@@ -223,7 +264,9 @@ async def test_credit_memo_filters(db: Database, gql: GraphQLClient) -> None:
     async def numbers(filter_: str, **v: object) -> list[str]:
         decl = ", ".join(f"${k}: ID" for k in v)
         head = f"query({decl})" if decl else "query"
-        data = await gql(f"{head} {{ creditMemos(filter: {filter_}) {{ totalCount nodes {{ number }} }} }}", **v)
+        data = await gql(
+            f"{head} {{ creditMemos(filter: {filter_}) {{ totalCount nodes {{ number }} }} }}", **v
+        )
         nodes = [n["number"] for n in data["creditMemos"]["nodes"]]
         assert data["creditMemos"]["totalCount"] == len(nodes)
         return nodes
@@ -235,9 +278,12 @@ async def test_credit_memo_filters(db: Database, gql: GraphQLClient) -> None:
     assert await numbers("{hasReferredInvoice: false}") == ["CM00000001", "CM00000003"]
     assert await numbers("{hasReferredInvoice: true}") == ["CM00000002"]
     assert await numbers("{reversed: false, status: DRAFT}") == ["CM00000001"]
-    assert await numbers("{memoDateFrom: \"2026-03-03\"}") == []
-    assert await numbers("{memoDateFrom: \"2026-03-02\", memoDateTo: \"2026-03-02\"}") == [
-        "CM00000001", "CM00000002", "CM00000003"]
+    assert await numbers('{memoDateFrom: "2026-03-03"}') == []
+    assert await numbers('{memoDateFrom: "2026-03-02", memoDateTo: "2026-03-02"}') == [
+        "CM00000001",
+        "CM00000002",
+        "CM00000003",
+    ]
     assert await numbers("{accountId: $a}", a="A-NOPE") == []
 
 
@@ -259,11 +305,23 @@ async def test_relations_in_both_directions(db: Database, gql: GraphQLClient) ->
     }""")
     a = data["account"]
     assert a["invoices"]["nodes"][0]["creditMemos"]["nodes"] == [{"number": "CM00000001"}]
-    assert a["invoices"]["nodes"][0]["items"]["nodes"][0]["taxationItems"] == [{"kind": "TAX", "parentItem": {"kind": "CHARGE"}}]
-    assert a["debitMemos"]["nodes"] == [{"number": "DM00000001", "memoDate": "2026-03-02", "appliedAmount": "0.00",
-                                         "items": {"nodes": [{"debitMemo": {"number": "DM00000001"}}]}}]
-    assert a["payments"]["nodes"][0]["parts"]["nodes"] == [{"amount": "2.00", "target": None, "payment": {"number": "P-00000001"}}]
+    assert a["invoices"]["nodes"][0]["items"]["nodes"][0]["taxationItems"] == [
+        {"kind": "TAX", "parentItem": {"kind": "CHARGE"}}
+    ]
+    assert a["debitMemos"]["nodes"] == [
+        {
+            "number": "DM00000001",
+            "memoDate": "2026-03-02",
+            "appliedAmount": "0.00",
+            "items": {"nodes": [{"debitMemo": {"number": "DM00000001"}}]},
+        }
+    ]
+    assert a["payments"]["nodes"][0]["parts"]["nodes"] == [
+        {"amount": "2.00", "target": None, "payment": {"number": "P-00000001"}}
+    ]
     memo = a["creditMemos"]["nodes"][0]
-    assert memo["items"]["nodes"] == [{"creditMemo": {"number": "CM00000001"}, "sourceItem": {"invoice": {"number": "INV00000001"}}}]
+    assert memo["items"]["nodes"] == [
+        {"creditMemo": {"number": "CM00000001"}, "sourceItem": {"invoice": {"number": "INV00000001"}}}
+    ]
     assert memo["parts"]["nodes"] == [{"amount": "10.00", "creditMemo": {"number": "CM00000001"}}]
     assert memo["applications"]["totalCount"] == 0

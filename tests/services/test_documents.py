@@ -31,7 +31,13 @@ async def test_invoice_amount_is_the_sum_of_its_items_tax_included(db: Database)
     acct = await f.account(db)
     pk = await f.invoice(db, acct, f.item("100.00", tax="8.25"), f.item("50.10"))
     (inv,) = await rows(db, s.receivable_t, id=pk)
-    assert (inv.number, inv.amount, inv.balance, inv.status, inv.item_count) == ("INV00000001", 15835, 15835, "POSTED", 3)
+    assert (inv.number, inv.amount, inv.balance, inv.status, inv.item_count) == (
+        "INV00000001",
+        15835,
+        15835,
+        "POSTED",
+        3,
+    )
     items = await rows(db, s.receivable_item_t, receivable_id=pk)
     by_seq = sorted(items, key=lambda r: r.seq)
     assert [(r.kind, r.amount) for r in by_seq] == [("CHARGE", 10000), ("TAX", 825), ("CHARGE", 5010)]
@@ -40,7 +46,9 @@ async def test_invoice_amount_is_the_sum_of_its_items_tax_included(db: Database)
 
 async def test_numbers_are_gap_free_per_kind_under_concurrent_creation(db: Database) -> None:
     acct = await f.account(db)
-    await asyncio.gather(*(f.credit_memo(db, acct) for _ in range(20)), *(f.invoice(db, acct) for _ in range(5)))
+    await asyncio.gather(
+        *(f.credit_memo(db, acct) for _ in range(20)), *(f.invoice(db, acct) for _ in range(5))
+    )
     memos = sorted(r.number for r in await rows(db, s.credit_memo_t))
     invoices = sorted(r.number for r in await rows(db, s.receivable_t))
     assert memos == [f"CM{n:08d}" for n in range(1, 21)]
@@ -72,8 +80,9 @@ async def test_bad_items_are_all_reported_and_nothing_is_written(db: Database) -
 async def test_an_empty_item_list_is_refused(db: Database) -> None:
     acct = await f.account(db)
     with pytest.raises(e.Rejected) as caught:
-        await svc.create_credit_memo(db, account=ref(encode("Account", acct), "Account"), memo_date=None,
-                                     items=[], post=False)
+        await svc.create_credit_memo(
+            db, account=ref(encode("Account", acct), "Account"), memo_date=None, items=[], post=False
+        )
     assert codes(caught.value) == [("NO_ITEMS", ("items",))]
 
 

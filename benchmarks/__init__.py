@@ -1,0 +1,1 @@
+"""Benchmarks run by ``scripts/bench``: honest instruments, no targets asserted."""

@@ -1,0 +1,50 @@
+"""Bench data, built through the services."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from gateway.db import Database
+from gateway.ids import encode, ref
+from gateway.services import documents as svc
+from gateway.settlement.documents import NewItem
+
+DAY = date(2026, 2, 2)
+
+
+def items(count: int, amount: str = "10.00") -> list[NewItem]:
+    """``count`` items, TAX included: pairs of a charge and its tax, then a lone charge if odd."""
+    out: list[NewItem] = []
+    for _ in range(count // 2):
+        out.append(NewItem(amount=Decimal(amount), tax_amount=Decimal("1.00")))
+    if count % 2:
+        out.append(NewItem(amount=Decimal(amount)))
+    return out
+
+
+async def memos_applied_to_invoices(db: Database, *, memos: int, items: int) -> None:
+    """``memos`` posted memos of ``items`` items, each applied in part to its own invoice when the
+    settlement service is available."""
+    acct_pk = await svc.create_account(db, name="Bench", currency="USD")
+    acct = ref(encode("Account", acct_pk), "Account")
+    try:
+        from gateway.services import settlement
+    except ImportError:
+        settlement = None  # type: ignore[assignment]
+    for _ in range(memos):
+        inv = await svc.create_receivable(
+            db,
+            kind="INVOICE",
+            account=acct,
+            doc_date=DAY,
+            due_date=None,
+            items=_items(items, "20.00"),
+            post=True,
+        )
+        memo = await svc.create_credit_memo(db, account=acct, memo_date=DAY, items=_items(items), post=True)
+        if settlement is not None:
+            await settlement.apply_half(db, memo_pk=memo, invoice_pk=inv)
+
+
+_items = items
