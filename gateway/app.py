@@ -39,7 +39,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.settings = settings
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        context = Context(db=self.db, settings=self.settings)
+        headers = getattr(request, "headers", {})
+        context = Context(db=self.db, settings=self.settings, idempotency_key=headers.get("idempotency-key"))
         opened = _contexts.get()
         if opened is not None:
             opened.append(context)

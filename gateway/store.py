@@ -32,6 +32,7 @@ application_line_t: Table = t.ApplicationLine.__table__  # type: ignore[assignme
 event_t: Table = t.SettlementEvent.__table__  # type: ignore[assignment]
 sequence_t: Table = t.DocumentSequence.__table__  # type: ignore[assignment]
 job_t: Table = t.Job.__table__  # type: ignore[assignment]
+idempotency_t: Table = t.IdempotencyKey.__table__  # type: ignore[assignment]
 
 NUMBER_FORMATS = {
     "ACCOUNT": "A{:08d}",

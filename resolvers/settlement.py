@@ -1,25 +1,237 @@
-"""Settlement mutations. Until the settlement engine lands they answer NOT_AVAILABLE, honestly."""
+"""Settlement mutations and the preview: parse the input, call the service, answer the payload."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 from strawberry.types import Info
 
-from gateway.settlement.errors import NotAvailable
+from gateway.ids import encode, ref
+from gateway.services import settlement as svc
+from gateway.services.settlement import ItemInput, Outcome, SettleInput, TargetInput
+from gateway.settlement.errors import NotAvailable, Rejected, RuleViolation
+from gateway.settlement.model import CREDIT_MEMO, PAYMENT
+from resolvers.documents import actor
+from resolvers.relations import ctx
 from schema import inputs as i
 from schema import payloads as p
-from schema.errors import user_error
+from schema.enums import ApplicationRule, WarningCode
+from schema.errors import UserError, Warning, user_error, user_errors
+from schema.query import by_ref
+from schema.types import ApplicationLine
+
+P = TypeVar("P")
 
 
-def _not_yet(what: str) -> list:  # type: ignore[type-arg]
-    return [user_error(NotAvailable(f"{what} is not available yet in this version of the gateway"))]
+def targets(invoices: list[Any] | None, debit_memos: list[Any] | None) -> tuple[TargetInput, ...]:
+    out = []
+    for kind, name, type_name, given in (
+        ("INVOICE", "invoices", "Invoice", invoices),
+        ("DEBIT_MEMO", "debitMemos", "DebitMemo", debit_memos),
+    ):
+        for n, t in enumerate(given or []):
+            items = (
+                None
+                if t.items is None
+                else tuple(ItemInput(x.target_item_id, x.amount, x.credit_memo_item_id) for x in t.items)
+            )
+            out.append(TargetInput(kind, ref(t.id, type_name), t.amount, items, (name, str(n))))
+    return tuple(out)
+
+
+def settle_input(info: Info, source_kind: str, source_id: str, input: Any) -> SettleInput:
+    rule = getattr(input, "application_rule", None)
+    return SettleInput(
+        source_kind=source_kind,
+        source=ref(source_id, "CreditMemo" if source_kind == CREDIT_MEMO else "Payment"),
+        targets=targets(input.invoices, input.debit_memos),
+        effective_date=input.effective_date,
+        rule=None if rule is None else rule.value,
+        idempotency_key=input.idempotency_key or ctx(info).idempotency_key,
+    )
+
+
+async def run(
+    info: Info,
+    call: Callable[[], Awaitable[Outcome]],
+    answer: Callable[[Outcome], Awaitable[P]],
+    failed: Callable[[list[UserError]], P],
+) -> P:
+    try:
+        outcome = await call()
+    except (Rejected, RuleViolation) as exc:
+        return failed(user_errors(exc))
+    await ctx(info).after_write()
+    return await answer(outcome)
+
+
+def warnings(outcome: Outcome) -> list[Warning]:
+    return [Warning(code=WarningCode(code), message=message) for code, message in outcome.warnings]
+
+
+def rule(outcome: Outcome) -> ApplicationRule | None:
+    return None if outcome.rule is None else ApplicationRule(outcome.rule)
+
+
+async def node(info: Info, type_name: str, pk: int | None) -> Any:
+    return None if pk is None else await by_ref(info, type_name, encode(type_name, pk), None)
+
+
+async def _memo_settlement(info: Info, input: Any, *, unapply: bool) -> p.CreditMemoSettlementPayload:
+    c = ctx(info)
+    data = settle_input(info, CREDIT_MEMO, input.credit_memo_id, input)
+
+    async def answer(o: Outcome) -> p.CreditMemoSettlementPayload:
+        return p.CreditMemoSettlementPayload(
+            credit_memo=await node(info, "CreditMemo", o.source_id),
+            application=await node(info, "Application", o.application_id),
+            applied_rule=rule(o),
+            warnings=warnings(o),
+        )
+
+    return await run(
+        info,
+        lambda: svc.settle(c.db, c.settings, data, unapply=unapply, actor=actor(info)),
+        answer,
+        lambda errors: p.CreditMemoSettlementPayload(user_errors=errors),
+    )
 
 
 async def apply_credit_memo(info: Info, input: i.ApplyCreditMemoInput) -> p.CreditMemoSettlementPayload:
-    return p.CreditMemoSettlementPayload(user_errors=_not_yet("applyCreditMemo"))
+    return await _memo_settlement(info, input, unapply=False)
 
 
 async def unapply_credit_memo(info: Info, input: i.UnapplyCreditMemoInput) -> p.CreditMemoSettlementPayload:
-    return p.CreditMemoSettlementPayload(user_errors=_not_yet("unapplyCreditMemo"))
+    return await _memo_settlement(info, input, unapply=True)
+
+
+async def _payment_settlement(
+    info: Info, input: i.ApplyPaymentInput, *, unapply: bool
+) -> p.PaymentSettlementPayload:
+    c = ctx(info)
+    data = settle_input(info, PAYMENT, input.payment_id, input)
+
+    async def answer(o: Outcome) -> p.PaymentSettlementPayload:
+        return p.PaymentSettlementPayload(
+            payment=await node(info, "Payment", o.source_id),
+            application=await node(info, "Application", o.application_id),
+            applied_rule=rule(o),
+            warnings=warnings(o),
+        )
+
+    return await run(
+        info,
+        lambda: svc.settle(c.db, c.settings, data, unapply=unapply, actor=actor(info)),
+        answer,
+        lambda errors: p.PaymentSettlementPayload(user_errors=errors),
+    )
+
+
+async def apply_payment(info: Info, input: i.ApplyPaymentInput) -> p.PaymentSettlementPayload:
+    return await _payment_settlement(info, input, unapply=False)
+
+
+async def unapply_payment(info: Info, input: i.ApplyPaymentInput) -> p.PaymentSettlementPayload:
+    return await _payment_settlement(info, input, unapply=True)
+
+
+async def reverse_credit_memo(info: Info, input: i.ReverseCreditMemoInput) -> p.ReverseCreditMemoPayload:
+    c = ctx(info)
+
+    async def answer(o: Outcome) -> p.ReverseCreditMemoPayload:
+        return p.ReverseCreditMemoPayload(
+            credit_memo=await node(info, "CreditMemo", o.source_id),
+            debit_memo=await node(info, "DebitMemo", o.debit_memo_id),
+            application=await node(info, "Application", o.application_id),
+        )
+
+    return await run(
+        info,
+        lambda: svc.reverse_or_write_off(
+            c.db,
+            c.settings,
+            memo=ref(input.credit_memo_id, "CreditMemo"),
+            write_off=False,
+            memo_date=input.memo_date,
+            apply_date=input.apply_effective_date,
+            reason_code=input.reason_code,
+            comment=input.comment,
+            idempotency_key=input.idempotency_key or c.idempotency_key,
+            actor=actor(info),
+        ),
+        answer,
+        lambda errors: p.ReverseCreditMemoPayload(user_errors=errors),
+    )
+
+
+async def write_off_credit_memo(info: Info, input: i.WriteOffCreditMemoInput) -> p.WriteOffCreditMemoPayload:
+    c = ctx(info)
+
+    async def answer(o: Outcome) -> p.WriteOffCreditMemoPayload:
+        return p.WriteOffCreditMemoPayload(
+            credit_memo=await node(info, "CreditMemo", o.source_id),
+            debit_memo=await node(info, "DebitMemo", o.debit_memo_id),
+            application=await node(info, "Application", o.application_id),
+        )
+
+    return await run(
+        info,
+        lambda: svc.reverse_or_write_off(
+            c.db,
+            c.settings,
+            memo=ref(input.credit_memo_id, "CreditMemo"),
+            write_off=True,
+            memo_date=input.memo_date,
+            reason_code=input.reason_code,
+            comment=input.comment,
+            idempotency_key=input.idempotency_key or c.idempotency_key,
+            actor=actor(info),
+        ),
+        answer,
+        lambda errors: p.WriteOffCreditMemoPayload(user_errors=errors),
+    )
+
+
+async def refund_credit_memo(info: Info, input: i.RefundCreditMemoInput) -> p.CreditMemoSettlementPayload:
+    c = ctx(info)
+
+    async def answer(o: Outcome) -> p.CreditMemoSettlementPayload:
+        return p.CreditMemoSettlementPayload(
+            credit_memo=await node(info, "CreditMemo", o.source_id),
+            application=await node(info, "Application", o.application_id),
+        )
+
+    return await run(
+        info,
+        lambda: svc.refund(
+            c.db,
+            c.settings,
+            memo=ref(input.credit_memo_id, "CreditMemo"),
+            amount=input.amount,
+            refund_date=input.refund_date,
+            method=input.method,
+            idempotency_key=input.idempotency_key or c.idempotency_key,
+            actor=actor(info),
+        ),
+        answer,
+        lambda errors: p.CreditMemoSettlementPayload(user_errors=errors),
+    )
+
+
+async def preview(info: Info, input: i.ApplyCreditMemoInput) -> p.ApplicationPreview:
+    c = ctx(info)
+    data = settle_input(info, CREDIT_MEMO, input.credit_memo_id, input)
+    try:
+        o = await svc.settle(c.db, c.settings, data, unapply=False, actor=actor(info), preview=True)
+    except (Rejected, RuleViolation) as exc:
+        return p.ApplicationPreview(user_errors=user_errors(exc))
+    lines = [ApplicationLine.preview(m, o.currency) for m in o.movements]
+    return p.ApplicationPreview(applied_rule=rule(o), lines=lines, warnings=warnings(o))
+
+
+def _not_yet(what: str) -> list[UserError]:
+    return [user_error(NotAvailable(f"{what} is not available yet in this version of the gateway"))]
 
 
 async def apply_credit_memo_async(info: Info, input: i.ApplyCreditMemoInput) -> p.JobPayload:
@@ -28,27 +240,3 @@ async def apply_credit_memo_async(info: Info, input: i.ApplyCreditMemoInput) -> 
 
 async def unapply_credit_memo_async(info: Info, input: i.UnapplyCreditMemoInput) -> p.JobPayload:
     return p.JobPayload(user_errors=_not_yet("unapplyCreditMemoAsync"))
-
-
-async def reverse_credit_memo(info: Info, input: i.ReverseCreditMemoInput) -> p.ReverseCreditMemoPayload:
-    return p.ReverseCreditMemoPayload(user_errors=_not_yet("reverseCreditMemo"))
-
-
-async def write_off_credit_memo(info: Info, input: i.WriteOffCreditMemoInput) -> p.WriteOffCreditMemoPayload:
-    return p.WriteOffCreditMemoPayload(user_errors=_not_yet("writeOffCreditMemo"))
-
-
-async def refund_credit_memo(info: Info, input: i.RefundCreditMemoInput) -> p.CreditMemoSettlementPayload:
-    return p.CreditMemoSettlementPayload(user_errors=_not_yet("refundCreditMemo"))
-
-
-async def apply_payment(info: Info, input: i.ApplyPaymentInput) -> p.PaymentSettlementPayload:
-    return p.PaymentSettlementPayload(user_errors=_not_yet("applyPayment"))
-
-
-async def unapply_payment(info: Info, input: i.ApplyPaymentInput) -> p.PaymentSettlementPayload:
-    return p.PaymentSettlementPayload(user_errors=_not_yet("unapplyPayment"))
-
-
-async def preview(info: Info, input: i.ApplyCreditMemoInput) -> p.ApplicationPreview:
-    return p.ApplicationPreview(user_errors=_not_yet("previewCreditMemoApplication"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import strawberry
@@ -743,6 +744,18 @@ class ApplicationLine:
     @classmethod
     def from_row(cls, r: Row[Any]) -> ApplicationLine:
         return cls(amount=from_minor(r.amount, r.currency), _row=r)
+
+    @classmethod
+    def preview(cls, movement: Any, currency: str) -> ApplicationLine:
+        """A line of a previewed (unwritten) application."""
+        row = SimpleNamespace(
+            credit_memo_item_id=movement.source_item_id,
+            target_id=movement.target_id,
+            target_item_id=movement.target_item_id,
+            amount=movement.amount,
+            currency=currency,
+        )
+        return cls(amount=from_minor(movement.amount, currency), _row=row)  # type: ignore[arg-type]
 
     @strawberry.field
     async def source_item(self, info: Info) -> CreditMemoItem | None:
