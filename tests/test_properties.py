@@ -121,7 +121,8 @@ class Settlement(RuleBasedStateMachine):
             t = s.credit_memo_t if table == "memo" else s.payment_t if table == "payment" else s.receivable_t
             column = t.c.balance if table == "receivable" else t.c.unapplied_amount
             async with self.db.connect() as conn:
-                return int(await conn.scalar(select(column).where(t.c.id == pk)) or 0)
+                row = (await conn.execute(select(column, t.c.status).where(t.c.id == pk))).one()
+            return int(row[0]) if row[1] == "POSTED" else 0  # only a POSTED document has anything open
 
         return self.run(read())
 
@@ -147,7 +148,8 @@ class Settlement(RuleBasedStateMachine):
     def apply_within_what_is_open(self, data: st.DataObject, pct: int, rule_: str | None) -> None:
         posted = [m for m in self.memos if self.open_amount("memo", m[0]) > 0] or self.memos
         memo, acct = data.draw(st.sampled_from(posted))
-        (inv,) = self.same_account(data, acct)
+        open_invoices = [pk for pk, a in self.invoices if a == acct and self.open_amount("receivable", pk) > 0]
+        inv = data.draw(st.sampled_from(open_invoices)) if open_invoices else self.same_account(data, acct)[0]
         amount = self.amount_for("memo", memo, [inv], pct)
         self.attempt(f.settle(self.db, self.settings, memo, [(inv, str(self.money(acct, amount)))], rule=rule_))
 
