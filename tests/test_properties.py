@@ -84,8 +84,16 @@ class Settlement(RuleBasedStateMachine):
 
     @initialize()
     def accounts_in_two_currencies(self) -> None:
-        for currency in CURRENCIES:
-            self.accounts.append((self.run(f.account(self.db, currency)), currency))
+        """Each account starts with a posted invoice (tax included), memo and payment, so that
+        settlement is possible from the first step."""
+        for n, currency in enumerate(CURRENCIES):
+            acct = self.run(f.account(self.db, currency))
+            self.accounts.append((acct, currency))
+            amount = str(self.money(n, 2_000))
+            self.invoices.append((self.run(f.invoice(self.db, acct, f.item(amount, tax=str(self.money(n, 200))),
+                                                     f.item(amount))), n))
+            self.memos.append((self.run(f.credit_memo(self.db, acct, f.item(amount), f.item(amount))), n))
+            self.payments.append((self.run(f.payment(self.db, acct, amount)), n))
 
     @rule(account=st.integers(0, 1), amounts=st.lists(st.tuples(minor, st.booleans()), min_size=1, max_size=4),
           post=mostly)
