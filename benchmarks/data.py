@@ -8,6 +8,7 @@ from decimal import Decimal
 from gateway.db import Database
 from gateway.ids import encode, ref
 from gateway.services import documents as svc
+from gateway.services import settlement as st
 from gateway.settlement.documents import NewItem
 
 DAY = date(2026, 2, 2)
@@ -28,10 +29,6 @@ async def memos_applied_to_invoices(db: Database, *, memos: int, items: int) -> 
     settlement service is available."""
     acct_pk = await svc.create_account(db, name="Bench", currency="USD")
     acct = ref(encode("Account", acct_pk), "Account")
-    try:
-        from gateway.services import settlement
-    except ImportError:
-        settlement = None  # type: ignore[assignment]
     for _ in range(memos):
         inv = await svc.create_receivable(
             db,
@@ -43,8 +40,15 @@ async def memos_applied_to_invoices(db: Database, *, memos: int, items: int) -> 
             post=True,
         )
         memo = await svc.create_credit_memo(db, account=acct, memo_date=DAY, items=_items(items), post=True)
-        if settlement is not None:
-            await settlement.apply_half(db, memo_pk=memo, invoice_pk=inv)
+        # half of the memo, prorated: every memo item gets item parts on the invoice's items
+        half = sum(Decimal(str(x.amount)) + Decimal(str(x.tax_amount or 0)) for x in _items(items)) / 2
+        target = st.TargetInput(
+            "INVOICE", ref(encode("Invoice", inv), "Invoice"), half, None, ("invoices", "0")
+        )
+        data = st.SettleInput(
+            "CREDIT_MEMO", ref(encode("CreditMemo", memo), "CreditMemo"), (target,), DAY, "PRORATION"
+        )
+        await st.settle(db, db.settings, data, unapply=False)
 
 
 _items = items

@@ -117,7 +117,9 @@ async def run(args: argparse.Namespace) -> None:
             await populate(db)
             schema = build_schema()
 
-            async def in_process(db: Database = db, settings: Settings = settings, schema: Any = schema) -> bytes:
+            async def in_process(
+                db: Database = db, settings: Settings = settings, schema: Any = schema
+            ) -> bytes:
                 ctx = Context(db=db, settings=settings)
                 try:
                     result = await schema.execute(QUERY, context_value=ctx)

@@ -66,10 +66,12 @@ def cmd_seed(args: argparse.Namespace) -> int:
                 items_per_document=args.items_per_document,
                 seed=args.seed,
             )
-            report = await seed(db, spec)
+            report = await seed(db, spec, db.settings)
             print(
                 f"seeded {report.accounts} accounts, {report.invoices} invoices, {report.debit_memos} debit "
-                f"memos, {report.credit_memos} credit memos, {report.payments} payments"
+                f"memos, {report.credit_memos} credit memos, {report.payments} payments; "
+                f"{report.applications} applications, {report.reversed} reversed, "
+                f"{report.written_off} written off"
             )
             return 0
         finally:

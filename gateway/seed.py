@@ -13,14 +13,17 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from gateway import store
+from gateway.config import Settings
 from gateway.db import Database
 from gateway.ids import Ref, encode, ref
 from gateway.services import documents as svc
+from gateway.services import settlement as st
 from gateway.settlement.documents import CreditRequest, NewItem
-from gateway.settlement.money import EXPONENTS
+from gateway.settlement.money import EXPONENTS, from_minor
 
 CURRENCIES = ["USD", "USD", "USD", "EUR", "GBP", "JPY", "KWD"]
 BASE_DATE = date(2026, 1, 5)
+LATE = date(2026, 4, 1)  # settlement happens after every seeded document's date
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,9 @@ class SeedReport:
     debit_memos: int = 0
     credit_memos: int = 0
     payments: int = 0
+    applications: int = 0
+    reversed: int = 0
+    written_off: int = 0
 
 
 def _amount(rng: random.Random, currency: str, low: int, high: int) -> Decimal:
@@ -70,7 +76,7 @@ async def is_empty(db: Database) -> bool:
         return not (await conn.scalar(select(func.count()).select_from(store.account_t)))
 
 
-async def seed(db: Database, spec: SeedSpec) -> SeedReport:
+async def seed(db: Database, spec: SeedSpec, settings: Settings | None = None) -> SeedReport:
     rng = random.Random(spec.seed)
     report = SeedReport()
     memos_per_account = spec.credit_memos_per_account
@@ -111,13 +117,14 @@ async def seed(db: Database, spec: SeedSpec) -> SeedReport:
         for m in range(memos_per_account):
             await _credit_memo(db, rng, account, currency, a + m, invoice_pks, spec.items_per_document)
             report.credit_memos += 1
-        await svc.create_payment(
+        payment_pk = await svc.create_payment(
             db,
             account=account,
             amount=str(_amount(rng, currency, 50, 900)),
             effective_date=BASE_DATE + timedelta(days=10),
         )
         report.payments += 1
+        await _settle_some(db, settings or Settings(), account_pk, payment_pk, report)
     return report
 
 
@@ -177,3 +184,86 @@ async def _credit_memo(
 async def _invoice_items(db: Database, invoice_pk: int) -> list:  # type: ignore[type-arg]
     async with db.connect() as conn:
         return await store.credited_amounts(conn, invoice_pk)
+
+
+async def _settle_some(
+    db: Database, settings: Settings, account_pk: int, payment_pk: int, report: SeedReport
+) -> None:
+    """Apply, partly apply, unapply, reverse and write off some of the account's posted memos, and
+    apply the payment in part, so that the graph has parts, item parts and history to show."""
+    m, r = store.credit_memo_t, store.receivable_t
+    async with db.connect() as conn:
+        memos = (
+            await conn.execute(
+                select(m.c.id, m.c.unapplied_amount)
+                .where(m.c.account_id == account_pk, m.c.status == "POSTED")
+                .order_by(m.c.id)
+            )
+        ).all()
+        invoices = (
+            await conn.execute(
+                select(r.c.id, r.c.balance, r.c.currency)
+                .where(r.c.account_id == account_pk, r.c.status == "POSTED", r.c.kind == "INVOICE")
+                .order_by(r.c.id)
+            )
+        ).all()
+        paid = await conn.scalar(select(store.payment_t.c.amount).where(store.payment_t.c.id == payment_pk))
+    if not invoices:
+        return
+    currency = invoices[0].currency
+    balance = {i.id: i.balance for i in invoices}
+    for n, memo in enumerate(memos):
+        memo_ref = ref(encode("CreditMemo", memo.id), "CreditMemo")
+        action = (n + account_pk) % 5
+        if action == 3:
+            await st.reverse_or_write_off(
+                db, settings, memo=memo_ref, write_off=False, memo_date=LATE, apply_date=LATE
+            )
+            report.reversed += 1
+            continue
+        if action == 4:
+            await st.reverse_or_write_off(db, settings, memo=memo_ref, write_off=True, memo_date=LATE)
+            report.written_off += 1
+            continue
+        target = max(balance, key=lambda pk: balance[pk])
+        amount = min(memo.unapplied_amount if action == 0 else memo.unapplied_amount // 2, balance[target])
+        if amount <= 0:
+            continue
+        rule = ("FIFO", "PRORATION", "PRORATION")[action]
+        await _apply(db, settings, "CREDIT_MEMO", memo.id, target, amount, currency, rule, unapply=False)
+        balance[target] -= amount
+        report.applications += 1
+        if action == 2:  # give a third back
+            back = max(1, amount // 3)
+            await _apply(db, settings, "CREDIT_MEMO", memo.id, target, back, currency, rule, unapply=True)
+            balance[target] += back
+            report.applications += 1
+    target = max(balance, key=lambda pk: balance[pk])
+    amount = min(int(paid or 0) // 2, balance[target])
+    if amount > 0:
+        await _apply(db, settings, "PAYMENT", payment_pk, target, amount, currency, None, unapply=False)
+        report.applications += 1
+
+
+async def _apply(
+    db: Database,
+    settings: Settings,
+    kind: str,
+    source_pk: int,
+    target_pk: int,
+    amount: int,
+    currency: str,
+    rule: str | None,
+    *,
+    unapply: bool,
+) -> None:
+    type_name = "CreditMemo" if kind == "CREDIT_MEMO" else "Payment"
+    target = st.TargetInput(
+        "INVOICE",
+        ref(encode("Invoice", target_pk), "Invoice"),
+        from_minor(amount, currency),
+        None,
+        ("invoices", "0"),
+    )
+    data = st.SettleInput(kind, ref(encode(type_name, source_pk), type_name), (target,), LATE, rule)
+    await st.settle(db, settings, data, unapply=unapply)
