@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tracemalloc
 import subprocess
 import sys
 import time
+import tracemalloc
 from decimal import Decimal
 
 import httpx

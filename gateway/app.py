@@ -32,7 +32,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, db: Database, settings: Settings) -> None:
         super().__init__(
             # Parsing and validating a document costs ~10 ms on this schema; clients repeat theirs.
-            build_schema([MaskUnexpectedErrors, ParserCache(maxsize=512), ValidationCache(maxsize=512)]),
+            build_schema(
+                [MaskUnexpectedErrors, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)]
+            ),
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),

@@ -31,6 +31,7 @@ from gateway.settlement.errors import (
     AmountExceedsItemBalance,
     AmountExceedsUnapplied,
     ItemKindMismatch,
+    LimitExceeded,
     NoTargets,
     Rejected,
     RuleViolation,
@@ -77,7 +78,7 @@ def apply(
     lines = parse_lines(source, targets, request, day, errors)
     _check_amounts(source, lines, errors)
     check_item_sums(lines, source.currency, errors)
-    errors += check_apply_counts(limits=limits, async_=async_, **_counts(source, request, lines))
+    errors += _check_limits(source, request, lines, limits, async_)
     mapping: dict[int, int] = {}
     if rule == SOURCE_ITEM:
         mapping = _check_source_item(source, lines, errors)
@@ -152,8 +153,10 @@ def _check_amounts(source: Source, lines: Sequence[Line], errors: list[RuleViola
         )
 
 
-def _counts(source: Source, request: ApplyRequest, lines: Sequence[Line]) -> dict[str, object]:
-    """The counts ``limits.check_apply_counts`` needs, here taken from loaded documents."""
+def _check_limits(
+    source: Source, request: ApplyRequest, lines: Sequence[Line], limits: Limits, async_: bool
+) -> list[LimitExceeded]:
+    """``limits.check_apply_counts`` with the counts taken from the loaded documents."""
     named_sources = {e.source_item.id for ln in lines for e in ln.entries or () if e.source_item}
     all_named = all(ln.entries is not None and all(e.names_source for e in ln.entries) for ln in lines)
     memo_items = (
@@ -165,19 +168,23 @@ def _counts(source: Source, request: ApplyRequest, lines: Sequence[Line]) -> dic
             target_items += sum(1 for i in ln.target.items if i.balance > 0)
         else:
             target_items += len({e.target_item.id for e in ln.entries if e.target_item})
-    return {
-        "documents": len(request.targets),
-        "invoices": sum(1 for t in request.targets if t.kind == INVOICE),
-        "items_per_target": {ln.field: len(ln.target.items) for ln in lines if ln.entries is None},
-        "specified_items": {ln.field: len(ln.entries) for ln in lines if ln.entries is not None},
-        "specified_source_items": len(named_sources),
-        "total_items": memo_items + target_items,
-    }
+    return check_apply_counts(
+        limits=limits,
+        async_=async_,
+        documents=len(request.targets),
+        invoices=sum(1 for t in request.targets if t.kind == INVOICE),
+        items_per_target={ln.field: len(ln.target.items) for ln in lines if ln.entries is None},
+        specified_items={ln.field: len(ln.entries) for ln in lines if ln.entries is not None},
+        specified_source_items=len(named_sources),
+        total_items=memo_items + target_items,
+    )
 
 
 def _check_source_item(source: Source, lines: Sequence[Line], errors: list[RuleViolation]) -> dict[int, int]:
     """SOURCE_ITEM: exactly one invoice, every open memo item created from one of its items, and
     every pair the caller names is such a pair."""
+    if not lines:  # already NO_TARGETS or NOT_FOUND
+        return {}
     if len(lines) != 1 or lines[0].target.kind != INVOICE:
         errors.append(
             SourceItemRuleViolation(

@@ -159,7 +159,12 @@ async def test_payments_apply_and_unapply_like_memos(db: Database, settings: Set
     await assert_invariants(db)
     with pytest.raises(e.Rejected) as caught:
         await f.settle(db, settings, pay, [(inv, "1.00")], kind="PAYMENT", rule="SOURCE_ITEM")
-    assert codes(caught.value) == [("SOURCE_ITEM_RULE_VIOLATION", ("applicationRule",))]
+    # every problem at once: the rule, and the amounts (the payment and the invoice are settled)
+    assert codes(caught.value) == [
+        ("SOURCE_ITEM_RULE_VIOLATION", ("applicationRule",)),
+        ("AMOUNT_EXCEEDS_BALANCE", ("invoices", "0", "amount")),
+        ("AMOUNT_EXCEEDS_UNAPPLIED", ()),
+    ]
     await f.settle(db, settings, pay, [], kind="PAYMENT", unapply=True, everything=True)
     assert await balances(db) == before
     await assert_invariants(db)
