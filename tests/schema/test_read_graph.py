@@ -56,13 +56,17 @@ query Nested($first: Int) {
 
 
 async def memos(db: Database, count: int) -> None:
-    """``count`` memos over two accounts: half from invoices (with source items), half by hand."""
+    """``count`` memos over two accounts: half from invoices (with source items) and applied to
+    them, so that parts have targets, target items and item parts; half by hand, unapplied."""
+    from gateway.config import Settings
+
     accounts = [await f.account(db), await f.account(db, name="Beta")]
     for n in range(count):
         acct = accounts[n % 2]
         if n % 2 == 0:
             inv = await f.invoice(db, acct, f.item("100.00", tax="10.00"), f.item("20.00"))
-            await f.credit_memo_from_invoice(db, inv, [(await _first_item_of(db, inv), "10.00")])
+            memo = await f.credit_memo_from_invoice(db, inv, [(await _first_item_of(db, inv), "10.00")])
+            await f.settle(db, Settings(database_url=db.settings.database_url), memo, [(inv, "6.00")])
         else:
             await f.credit_memo(db, acct, f.item("5.00", tax="0.50"), f.item("7.25"))
 
@@ -95,6 +99,8 @@ async def test_a_deep_nested_query_costs_the_same_statements_for_5_and_50_memos(
         large = await gql(NESTED, first=100)
     assert sum(len(a["creditMemos"]["nodes"]) for a in small["accounts"]["nodes"]) == 5
     assert sum(len(a["creditMemos"]["nodes"]) for a in large["accounts"]["nodes"]) == 50
+    parts = [p for a in large["accounts"]["nodes"] for m in a["creditMemos"]["nodes"] for p in m["parts"]["nodes"]]
+    assert sum(1 for p in parts if p["target"] and p["itemParts"] and p["target"]["items"]["nodes"]) == 3 + 23
     assert sql.count == small_count, sql.statements
     # one statement per relation level, never one per row
     assert small_count <= 16
