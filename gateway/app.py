@@ -83,8 +83,11 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        from gateway.jobs import workers
+
         try:
-            yield
+            async with workers(database, settings, settings.workers):
+                yield
         finally:
             if db is None:
                 await database.dispose()

@@ -80,6 +80,33 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+
+    from gateway.db import Database
+    from gateway.jobs import Worker
+
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def run() -> int:
+        db = Database(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await asyncio.gather(*(Worker(db, settings).run_forever(stop) for _ in range(args.concurrency)))
+        finally:
+            await db.dispose()
+        return 0
+
+    print(
+        f"settlement worker: {args.concurrency} worker(s) on {_safe_url(settings.database_url)}", flush=True
+    )
+    return asyncio.run(run())
+
+
 def cmd_export_schema(_: argparse.Namespace) -> int:
     from schema.build import build_schema
 
@@ -123,6 +150,12 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=7, help="random seed: same seed, same data (default 7)")
     seed.add_argument("--if-empty", action="store_true", help="do nothing when the database has accounts")
     seed.set_defaults(fn=cmd_seed)
+
+    worker = sub.add_parser("worker", help="run asynchronous apply/unapply jobs until stopped (SIGTERM)")
+    worker.add_argument(
+        "--concurrency", type=int, default=1, help="jobs run at once by this process (default 1)"
+    )
+    worker.set_defaults(fn=cmd_worker)
 
     export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL) on stdout")
     export.set_defaults(fn=cmd_export_schema)

@@ -31,6 +31,9 @@ class Settings:
     transaction_retries: int = 20
     # Workers that run async jobs inside the gateway process (0: only `settlement-gateway worker`).
     workers: int = 1
+    # A worker's claim on a job lasts this long unless renewed by its heartbeat.
+    job_lease_seconds: float = 30.0
+    job_poll_seconds: float = 0.5
     graphiql: bool = True
     introspection: bool = True
     log_level: str = "INFO"
@@ -78,6 +81,8 @@ def _parse(raw: str, annotation: Any) -> Any:
     kind = str(annotation)
     if "bool" in kind:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if "float" in kind:
+        return float(raw)
     if "int" in kind:
         return int(raw)
     return raw

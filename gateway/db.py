@@ -73,10 +73,14 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 class Database:
-    def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None, bus: Any = None) -> None:
+        from gateway.events import create_bus
+
         self.settings = settings
         self.engine = engine or create_engine(settings)
         self.is_sqlite = settings.is_sqlite
+        # every committed write wakes the subscribers (they read what changed from the rows)
+        self.bus = bus or create_bus(settings.redis_url)
 
     @asynccontextmanager
     async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -93,7 +97,9 @@ class Database:
         for attempt in range(attempts + 1):
             try:
                 async with self.connect(write=True) as conn:
-                    return await fn(conn)
+                    result = await fn(conn)
+                await self.bus.publish("settlement:events", {})
+                return result
             except DBAPIError as exc:
                 if attempt == attempts or not is_retryable(exc):
                     raise
@@ -116,4 +122,5 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        await self.bus.close()
         await self.engine.dispose()

@@ -10,14 +10,14 @@ from strawberry.types import Info
 from gateway.ids import encode, ref
 from gateway.services import settlement as svc
 from gateway.services.settlement import ItemInput, Outcome, SettleInput, TargetInput
-from gateway.settlement.errors import NotAvailable, Rejected, RuleViolation
+from gateway.settlement.errors import Rejected, RuleViolation
 from gateway.settlement.model import CREDIT_MEMO, PAYMENT
 from resolvers.documents import actor
 from resolvers.relations import ctx
 from schema import inputs as i
 from schema import payloads as p
 from schema.enums import ApplicationRule, WarningCode
-from schema.errors import UserError, Warning, user_error, user_errors
+from schema.errors import UserError, Warning, user_errors
 from schema.query import by_ref
 from schema.types import ApplicationLine
 
@@ -230,13 +230,22 @@ async def preview(info: Info, input: i.ApplyCreditMemoInput) -> p.ApplicationPre
     return p.ApplicationPreview(applied_rule=rule(o), lines=lines, warnings=warnings(o))
 
 
-def _not_yet(what: str) -> list[UserError]:
-    return [user_error(NotAvailable(f"{what} is not available yet in this version of the gateway"))]
+async def _submit(info: Info, input: Any, *, unapply: bool) -> p.JobPayload:
+    from gateway import jobs
+
+    c = ctx(info)
+    data = settle_input(info, CREDIT_MEMO, input.credit_memo_id, input)
+    try:
+        job_id = await jobs.submit(c.db, c.settings, data, unapply=unapply, actor=actor(info))
+    except (Rejected, RuleViolation) as exc:
+        return p.JobPayload(user_errors=user_errors(exc))
+    await c.after_write()
+    return p.JobPayload(job=await node(info, "Job", job_id))
 
 
 async def apply_credit_memo_async(info: Info, input: i.ApplyCreditMemoInput) -> p.JobPayload:
-    return p.JobPayload(user_errors=_not_yet("applyCreditMemoAsync"))
+    return await _submit(info, input, unapply=False)
 
 
 async def unapply_credit_memo_async(info: Info, input: i.UnapplyCreditMemoInput) -> p.JobPayload:
-    return p.JobPayload(user_errors=_not_yet("unapplyCreditMemoAsync"))
+    return await _submit(info, input, unapply=True)

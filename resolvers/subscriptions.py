@@ -7,17 +7,19 @@ import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Row, select
 from strawberry.types import Info
 
 from gateway import store as s
+from gateway.events import EVENTS, job_channel
 from resolvers.lookup import find
 from resolvers.relations import ctx
 from schema.connection import QueryArgumentError
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 1.0  # the bus wakes subscribers at once; this is the fallback
 BATCH = 500
 
 
@@ -37,22 +39,41 @@ def _event_id(cursor: str) -> int:
 
 
 async def job_states(info: Info, raw_id: str) -> AsyncIterator[Row[Any]]:
+    """The job's row on every change; progress messages from the bus (any instance) are merged in
+    while it runs. Ends after COMPLETED or FAILED."""
     c = ctx(info)
     row = await find(info, "Job", raw_id)
     if row is None:
         raise QueryArgumentError(f"job {raw_id} does not exist", ["id"])
     last = None
-    while True:
-        state = (row.status, row.processed_items)
-        if state != last:
-            last = state
-            await c.after_write()  # the yielded job's fields must read fresh rows
-            yield row
-        if row.status in ("COMPLETED", "FAILED"):
-            return
-        await asyncio.sleep(POLL_SECONDS)
-        await c.after_write()
-        row = await c.read(lambda conn, pk=row.id: _one_job(conn, pk))
+    async with c.db.bus.listen(job_channel(row.id)) as queue:
+        while True:
+            state = (row.status, row.processed_items)
+            if state != last:
+                last = state
+                await c.after_write()  # the yielded job's fields must read fresh rows
+                yield row
+            if row.status in ("COMPLETED", "FAILED"):
+                return
+            message = await _next(queue)
+            await c.after_write()
+            row = await c.read(lambda conn, pk=row.id: _one_job(conn, pk))
+            if message and "processed" in message and row.status == "PROCESSING":
+                row = _with_progress(row, int(message["processed"]))
+
+
+def _with_progress(row: Row[Any], processed: int) -> Any:
+    values = dict(row._mapping)
+    values["processed_items"] = max(values["processed_items"], processed)
+    return SimpleNamespace(**values)
+
+
+async def _next(queue: asyncio.Queue[dict[str, Any]]) -> dict[str, Any] | None:
+    """The next bus message, or None after POLL_SECONDS: rows are re-read either way."""
+    try:
+        return await asyncio.wait_for(queue.get(), POLL_SECONDS)
+    except TimeoutError:
+        return None
 
 
 async def _one_job(conn: Any, pk: int) -> Row[Any]:
@@ -72,14 +93,15 @@ async def events(info: Info, account_raw: str | None, after: str | None) -> Asyn
     else:
         # No cursor: live events only, from now on.
         position = await c.read(lambda conn: _last_event_id(conn))
-    while True:
-        await c.after_write()
-        rows = await c.read(lambda conn, after=position: _events_after(conn, after, account_id))
-        for row in rows:
-            position = row.id
-            yield row
-        if len(rows) < BATCH:
-            await asyncio.sleep(POLL_SECONDS)
+    async with c.db.bus.listen(EVENTS) as queue:
+        while True:
+            await c.after_write()
+            rows = await c.read(lambda conn, after=position: _events_after(conn, after, account_id))
+            for row in rows:
+                position = row.id
+                yield row
+            if len(rows) < BATCH:
+                await _next(queue)
 
 
 async def _last_event_id(conn: Any) -> int:

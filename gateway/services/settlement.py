@@ -6,7 +6,7 @@ order → check limits from counts → load → rules → save parts, item parts
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -33,6 +33,7 @@ from gateway.settlement.model import (
     Settlement,
     TargetAmount,
 )
+from gateway.settlement.money import positive_minor
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +126,19 @@ async def settle(
     return await db.write(run)
 
 
+Progress = Callable[[float], Awaitable[None]]
+
+
 async def _settle(
-    conn: AsyncConnection, settings: Settings, data: SettleInput, *, unapply: bool, actor: Actor, write: bool
+    conn: AsyncConnection,
+    settings: Settings,
+    data: SettleInput,
+    *,
+    unapply: bool,
+    actor: Actor,
+    write: bool,
+    async_: bool = False,
+    progress: Progress | None = None,
 ) -> Outcome:
     src_row = (
         await ledger.lock_source(conn, data.source_kind, data.source, _source_field(data.source_kind))
@@ -143,7 +155,16 @@ async def _settle(
     ids, problems = await ledger.resolve_targets(conn, [(t.kind, t.ref, t.field) for t in data.targets])
     try:
         outcome = await _settle_known(
-            conn, settings, data, src_row, ids, unapply=unapply, actor=actor, write=write
+            conn,
+            settings,
+            data,
+            src_row,
+            ids,
+            unapply=unapply,
+            actor=actor,
+            write=write,
+            async_=async_,
+            progress=progress,
         )
     except e.Rejected as rejected:
         rest = [v for v in rejected.errors if not (problems and isinstance(v, e.NoTargets))]
@@ -163,6 +184,8 @@ async def _settle_known(
     unapply: bool,
     actor: Actor,
     write: bool,
+    async_: bool = False,
+    progress: Progress | None = None,
 ) -> Outcome:
     limits = settings.limits
     target_ids = [i for i in ids if i is not None]
@@ -170,10 +193,14 @@ async def _settle_known(
         target_ids = sorted(
             {p.target_id for p in await ledger.existing_item_parts(conn, data.source_kind, src_row.id, None)}
         )
-    await _check_limits_from_counts(conn, data, src_row.id, target_ids, unapply=unapply, settings=settings)
+    await _check_limits_from_counts(
+        conn, data, src_row.id, target_ids, unapply=unapply, settings=settings, async_=async_
+    )
     rows = await ledger.lock_targets(conn, target_ids) if write else await _read_targets(conn, target_ids)
     targets = await ledger.load_targets(conn, rows)
     source = await ledger.load_source(conn, data.source_kind, src_row)
+    if progress is not None:
+        await progress(0.4)  # loaded
     request = ApplyRequest(
         effective_date=data.effective_date,
         rule=data.rule,
@@ -185,16 +212,28 @@ async def _settle_known(
         "default_rule": settings.default_application_rule,
         "limits": limits,
         "today": today(),
+        "async_": async_,
     }
     if unapply:
         existing = await ledger.existing_item_parts(conn, data.source_kind, source.id, target_ids)
         result = engine.unapply(
-            source, targets, existing, request, proration_guard=limits.proration_product_unapply, **common
+            source,
+            targets,
+            existing,
+            request,
+            proration_guard=limits.proration_product_async if async_ else limits.proration_product_unapply,
+            **common,
         )
     else:
         result = engine.apply(
-            source, targets, request, proration_guard=limits.proration_product_apply, **common
+            source,
+            targets,
+            request,
+            proration_guard=limits.proration_product_async if async_ else limits.proration_product_apply,
+            **common,
         )
+    if progress is not None:
+        await progress(0.6)  # computed
     warnings = tuple((w.code, w.message) for w in result.warnings)
     if not write:
         return Outcome(
@@ -534,3 +573,129 @@ async def refund(
         return outcome
 
     return await db.write(run)
+
+
+async def validate_async(
+    conn: AsyncConnection, settings: Settings, data: SettleInput, *, unapply: bool
+) -> tuple[int, int, int]:
+    """What an async request can be refused for before it is queued, from counts and document rows
+    only: the source (exists, POSTED), the targets (exist, POSTED, same account and currency), the
+    amounts (format, precision, positive) and the async limits. Returns (source id, account id,
+    items the job will touch)."""
+    src = await ledger.lock_source(conn, data.source_kind, data.source, _source_field(data.source_kind))
+    ids, problems = await ledger.resolve_targets(conn, [(t.kind, t.ref, t.field) for t in data.targets])
+    target_ids = [i for i in ids if i is not None]
+    if unapply and not data.targets:
+        target_ids = sorted(
+            {p.target_id for p in await ledger.existing_item_parts(conn, data.source_kind, src.id, None)}
+        )
+    errors: list[e.RuleViolation] = list(problems)
+    if src.status != "POSTED":
+        errors.append(
+            e.InvalidStatus(
+                f"{src.number} is {src.status}, not POSTED", field=_source_field(data.source_kind)
+            )
+        )
+    rows = await _read_targets(conn, target_ids)
+    for t, pk in zip(data.targets, ids, strict=True):
+        row = rows.get(pk) if pk is not None else None
+        if row is None:
+            continue
+        if row.status != "POSTED":
+            errors.append(e.InvalidStatus(f"{row.number} is {row.status}, not POSTED", field=t.field))
+        if row.account_id != src.account_id:
+            errors.append(e.AccountMismatch(f"{row.number} belongs to another account", field=t.field))
+        if row.currency != src.currency:
+            errors.append(
+                e.CurrencyMismatch(f"{row.number} is in {row.currency}, not {src.currency}", field=t.field)
+            )
+        for j, item in enumerate(t.items or ()):
+            try:
+                positive_minor(item.amount, src.currency, field=(*t.field, "items", str(j), "amount"))
+            except e.RuleViolation as v:
+                errors.append(v)
+        try:
+            positive_minor(t.amount, src.currency, field=(*t.field, "amount"))
+        except e.RuleViolation as v:
+            errors.append(v)
+    try:
+        await _check_limits_from_counts(
+            conn, data, src.id, target_ids, unapply=unapply, settings=settings, async_=True
+        )
+    except e.Rejected as rejected:
+        errors += rejected.errors
+    if errors:
+        raise e.Rejected(errors)
+    return (
+        int(src.id),
+        int(src.account_id),
+        await _items_involved(conn, data, src.id, target_ids, unapply=unapply),
+    )
+
+
+async def _items_involved(
+    conn: AsyncConnection, data: SettleInput, source_id: int, target_ids: Sequence[int], *, unapply: bool
+) -> int:
+    if unapply:
+        parts, memo_items, target_items = await _applied_counts(conn, data.source_kind, source_id, target_ids)
+        return memo_items + target_items
+    open_counts = await ledger.open_item_counts(conn, list(target_ids)) if target_ids else {}
+    memo_items = await ledger.open_memo_item_count(conn, source_id) if data.source_kind == CREDIT_MEMO else 0
+    return memo_items + sum(open_counts.values())
+
+
+def input_to_json(data: SettleInput) -> dict[str, Any]:
+    return {
+        "source_kind": data.source_kind,
+        "source": [data.source.raw, data.source.pk, data.source.type_name],
+        "effective_date": None if data.effective_date is None else data.effective_date.isoformat(),
+        "rule": data.rule,
+        "targets": [
+            {
+                "kind": t.kind,
+                "ref": [t.ref.raw, t.ref.pk, t.ref.type_name],
+                "amount": str(t.amount),
+                "field": list(t.field),
+                "items": None
+                if t.items is None
+                else [[i.target_item, str(i.amount), i.source_item] for i in t.items],
+            }
+            for t in data.targets
+        ],
+    }
+
+
+def input_from_json(d: dict[str, Any]) -> SettleInput:
+    from gateway.ids import Ref
+
+    return SettleInput(
+        source_kind=d["source_kind"],
+        source=Ref(*d["source"]),
+        targets=tuple(
+            TargetInput(
+                t["kind"],
+                Ref(*t["ref"]),
+                t["amount"],
+                None if t["items"] is None else tuple(ItemInput(a, b, c) for a, b, c in t["items"]),
+                tuple(t["field"]),
+            )
+            for t in d["targets"]
+        ),
+        effective_date=None if d["effective_date"] is None else date.fromisoformat(d["effective_date"]),
+        rule=d["rule"],
+    )
+
+
+async def settle_in_job(
+    conn: AsyncConnection,
+    settings: Settings,
+    data: SettleInput,
+    *,
+    unapply: bool,
+    actor: Actor,
+    progress: Progress,
+) -> Outcome:
+    """The job's run: the same rules and writes as a synchronous settle, with the async limits."""
+    return await _settle(
+        conn, settings, data, unapply=unapply, actor=actor, write=True, async_=True, progress=progress
+    )

@@ -1,0 +1,256 @@
+"""Durable asynchronous apply / unapply jobs.
+
+A job is a row. ``submit`` validates what can be validated up front and inserts it PENDING.
+Workers (in the gateway process, ``GATEWAY_WORKERS``, or ``settlement-gateway worker``) claim one with
+a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's single writer serializes claims), renew
+it by heartbeat, and run it in ONE transaction that also marks it COMPLETED: all or nothing, and a
+job whose worker died (its lease expired) is claimed again. The completing transaction re-checks
+that the lease is still this worker's, so a job is never applied twice.
+
+Progress: on PostgreSQL it is written to the job row from a separate connection while the job's
+transaction runs; on SQLite the writer lock forbids that, so progress is kept in this process and
+published on the bus (subscribers on every instance see it; the row shows it when the job ends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway import idempotency
+from gateway import store as s
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.events import job_channel
+from gateway.services import settlement as st
+from gateway.services.documents import SYSTEM, Actor
+from gateway.settlement import errors as e
+
+log = logging.getLogger(__name__)
+OPERATIONS = {False: "APPLY_CREDIT_MEMO", True: "UNAPPLY_CREDIT_MEMO"}
+# job id -> (processed, total) while this process runs it (SQLite cannot persist it mid-transaction)
+LIVE: dict[int, tuple[int, int]] = {}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def submit(
+    db: Database, settings: Settings, data: st.SettleInput, *, unapply: bool, actor: Actor = SYSTEM
+) -> int:
+    operation = OPERATIONS[unapply]
+    claim = idempotency.claim(
+        data.idempotency_key, caller=actor.name or "", operation=operation, request=st.input_to_json(data)
+    )
+
+    async def run(conn: AsyncConnection) -> int:
+        if claim is not None and (remembered := await idempotency.replay(conn, claim)) is not None:
+            return int(remembered["job_id"])
+        memo_id, account_id, total = await st.validate_async(conn, settings, data, unapply=unapply)
+        request = {"input": st.input_to_json(data), "actor": actor.name, "key": claim.key if claim else None}
+        job_id = await s.insert_row(
+            conn,
+            s.job_t,
+            operation=operation,
+            status="PENDING",
+            account_id=account_id,
+            credit_memo_id=memo_id,
+            request=orjson.dumps(request).decode(),
+            total_items=total,
+            processed_items=0,
+            created_by=actor.name,
+            created_at=now(),
+        )
+        if claim is not None:
+            await idempotency.remember(conn, claim, {"job_id": job_id}, status="IN_PROGRESS")
+        return job_id
+
+    return await db.write(run)
+
+
+class Worker:
+    def __init__(self, db: Database, settings: Settings, name: str | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease = timedelta(seconds=settings.job_lease_seconds)
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                ran = await self.run_once()
+            except Exception:  # noqa: BLE001 - a worker survives any one job
+                log.exception("worker %s: job run failed", self.name)
+                ran = False
+            if not ran:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.settings.job_poll_seconds)
+
+    async def claim(self) -> Row[Any] | None:
+        async def run(conn: AsyncConnection) -> Row[Any] | None:
+            j = s.job_t
+            claimable = or_(
+                j.c.status == "PENDING", (j.c.status == "PROCESSING") & (j.c.lease_expires_at < now())
+            )
+            pick = select(j.c.id).where(claimable).order_by(j.c.id).limit(1)
+            if conn.dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            job_id = await conn.scalar(pick)
+            if job_id is None:
+                return None
+            stmt = (
+                update(j)
+                .where(j.c.id == job_id, claimable)
+                .values(
+                    status="PROCESSING",
+                    lease_owner=self.name,
+                    lease_expires_at=now() + self.lease,
+                    started_at=now(),
+                    attempts=j.c.attempts + 1,
+                )
+                .returning(*j.c)
+            )
+            return (await conn.execute(stmt)).first()
+
+        return await self.db.write(run)
+
+    async def run_once(self) -> bool:
+        job = await self.claim()
+        if job is None:
+            return False
+        log.info("worker %s runs job %s (attempt %s)", self.name, job.id, job.attempts)
+        heartbeat = asyncio.create_task(self._heartbeat(job.id))
+        try:
+            await self._run(job)
+        finally:
+            heartbeat.cancel()
+            LIVE.pop(job.id, None)
+        return True
+
+    async def _heartbeat(self, job_id: int) -> None:
+        if self.db.is_sqlite:
+            return  # the job's transaction holds the only write lock: nobody can claim meanwhile
+        j = s.job_t
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    update(j)
+                    .where(j.c.id == job_id, j.c.lease_owner == self.name)
+                    .values(lease_expires_at=now() + self.lease)
+                )
+
+    async def _progress(self, job: Row[Any], fraction: float) -> None:
+        done = min(job.total_items, int(job.total_items * fraction))
+        LIVE[job.id] = (done, job.total_items)
+        await self.db.bus.publish(job_channel(job.id), {"processed": done, "total": job.total_items})
+        if not self.db.is_sqlite:
+            j = s.job_t
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    update(j)
+                    .where(j.c.id == job.id, j.c.lease_owner == self.name)
+                    .values(processed_items=done)
+                )
+
+    async def _run(self, job: Row[Any]) -> None:
+        request = orjson.loads(job.request)
+        data = st.input_from_json(request["input"])
+        actor = Actor(request.get("actor"))
+        unapply = job.operation == "UNAPPLY_CREDIT_MEMO"
+        j = s.job_t
+
+        async def run(conn: AsyncConnection) -> None:
+            outcome = await st.settle_in_job(
+                conn,
+                self.settings,
+                data,
+                unapply=unapply,
+                actor=actor,
+                progress=lambda f: self._progress(job, f),
+            )
+            done = await conn.execute(
+                update(j)
+                .where(j.c.id == job.id, j.c.lease_owner == self.name, j.c.status == "PROCESSING")
+                .values(
+                    status="COMPLETED",
+                    application_id=outcome.application_id,
+                    processed_items=job.total_items,
+                    finished_at=now(),
+                )
+            )
+            if done.rowcount != 1:
+                raise LeaseLost(job.id)
+            await _finish_key(conn, request.get("key"), {"job_id": job.id})
+
+        try:
+            await self.db.write(run)
+        except LeaseLost:
+            log.warning("worker %s lost the lease of job %s; its work was rolled back", self.name, job.id)
+            return
+        except e.Rejected as rejected:
+            await self._fail(job, request, rejected.errors)
+            return
+        except Exception:
+            log.exception("job %s failed unexpectedly", job.id)
+            await self._fail(
+                job, request, [e.InvalidValue("the job failed unexpectedly; nothing was written")]
+            )
+            return
+        await self.db.bus.publish(job_channel(job.id), {"status": "COMPLETED"})
+
+    async def _fail(self, job: Row[Any], request: dict[str, Any], errors: list[e.RuleViolation]) -> None:
+        from schema.errors import user_error, user_errors_to_json
+
+        async def run(conn: AsyncConnection) -> None:
+            await conn.execute(
+                update(s.job_t)
+                .where(s.job_t.c.id == job.id, s.job_t.c.lease_owner == self.name)
+                .values(
+                    status="FAILED",
+                    errors=user_errors_to_json([user_error(v) for v in errors]),
+                    finished_at=now(),
+                )
+            )
+            await _finish_key(conn, request.get("key"), {"job_id": job.id})
+
+        await self.db.write(run)
+        await self.db.bus.publish(job_channel(job.id), {"status": "FAILED"})
+
+
+class LeaseLost(Exception):
+    pass
+
+
+async def _finish_key(conn: AsyncConnection, key: str | None, response: dict[str, Any]) -> None:
+    if key:
+        await conn.execute(
+            update(s.idempotency_t)
+            .where(s.idempotency_t.c.key == key)
+            .values(status="DONE", response=orjson.dumps(response).decode())
+        )
+
+
+@contextlib.asynccontextmanager
+async def workers(db: Database, settings: Settings, count: int):  # type: ignore[no-untyped-def]
+    """Run ``count`` workers in the background for the duration of the block."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(Worker(db, settings).run_forever(stop)) for _ in range(count)]
+    try:
+        yield
+    finally:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 30)
