@@ -203,6 +203,7 @@ async def save_settlement(
     sign: int,
     created_by: str | None,
     debit_memo_id: int | None = None,
+    progress: Any = None,
 ) -> int:
     """Move the money of ``settlement`` (``sign`` +1 apply, −1 unapply) and write its immutable
     application with one line per movement. Returns the application id."""
@@ -219,7 +220,9 @@ async def save_settlement(
     total = settlement.amount
     memo = source.kind == CREDIT_MEMO
 
-    await add_amounts(conn, s.receivable_item_t, {"balance": -sign}, by_target_item)
+    # rows to write: item balances, memo items, item parts, lines (progress runs over all of them)
+    ticker = Ticker(len(by_target_item) + len(by_source_item) + 2 * len(moves), progress)
+    await add_amounts(conn, s.receivable_item_t, {"balance": -sign}, by_target_item, ticker)
     await add_amounts(
         conn,
         s.receivable_t,
@@ -228,13 +231,17 @@ async def save_settlement(
     )
     if memo:
         await add_amounts(
-            conn, s.credit_memo_item_t, {"applied_amount": sign, "unapplied_amount": -sign}, by_source_item
+            conn,
+            s.credit_memo_item_t,
+            {"applied_amount": sign, "unapplied_amount": -sign},
+            by_source_item,
+            ticker,
         )
     source_table = s.credit_memo_t if memo else s.payment_t
     await add_amounts(
         conn, source_table, {"applied_amount": sign, "unapplied_amount": -sign}, {source.id: total}
     )
-    await _move_parts(conn, source, moves, by_target, sign, now)
+    await _move_parts(conn, source, moves, by_target, sign, now, ticker)
 
     application_id = await s.insert_row(
         conn,
@@ -256,6 +263,7 @@ async def save_settlement(
         application_id,
         source.currency,
         ((m.source_item_id, m.target_id, m.target_item_id, m.amount) for m in moves),
+        ticker,
     )
     return application_id
 
@@ -265,6 +273,7 @@ async def write_lines(
     application_id: int,
     currency: str,
     lines: Iterable[tuple[int | None, int | None, int | None, int]],
+    ticker: Ticker | None = None,
 ) -> None:
     rows = [
         {
@@ -279,18 +288,41 @@ async def write_lines(
         for n, (src, tgt, item, amount) in enumerate(lines)
     ]
     if rows:
-        await conn.execute(s.application_line_t.insert(), rows)
+        await (ticker or Ticker(len(rows))).many(conn, s.application_line_t.insert(), rows)
+
+
+CHUNK = 2_000
+
+
+class Ticker:
+    """Counts rows written, chunk by chunk, and reports the fraction done (job progress)."""
+
+    def __init__(self, total: int, report: Any = None) -> None:
+        self.total, self.done, self.report = max(total, 1), 0, report
+
+    async def many(self, conn: AsyncConnection, stmt: Any, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            await conn.execute(stmt, chunk)
+            self.done += len(chunk)
+            if self.report is not None:
+                await self.report(min(1.0, self.done / self.total))
 
 
 async def add_amounts(
-    conn: AsyncConnection, table: Table, columns: dict[str, int], amounts: dict[int, int]
+    conn: AsyncConnection,
+    table: Table,
+    columns: dict[str, int],
+    amounts: dict[int, int],
+    ticker: Ticker | None = None,
 ) -> None:
-    """``column += factor × amount`` for every row id in ``amounts``: one executemany."""
+    """``column += factor × amount`` for every row id in ``amounts``: executemany, in chunks."""
     if not amounts:
         return
     values = {col: table.c[col] + factor * bindparam("b_amount") for col, factor in columns.items()}
     stmt = update(table).where(table.c.id == bindparam("b_id")).values(**values)
-    await conn.execute(stmt, [{"b_id": pk, "b_amount": amount} for pk, amount in amounts.items()])
+    rows = [{"b_id": pk, "b_amount": amount} for pk, amount in amounts.items()]
+    await (ticker or Ticker(len(rows))).many(conn, stmt, rows)
 
 
 async def _move_parts(
@@ -300,6 +332,7 @@ async def _move_parts(
     by_target: dict[int, int],
     sign: int,
     now: datetime,
+    ticker: Ticker | None = None,
 ) -> None:
     p, ip = s.part_t, s.item_part_t
     memo = source.kind == CREDIT_MEMO
@@ -342,9 +375,10 @@ async def _move_parts(
             changes[existing[key]] += m.amount
         else:
             new[key] += sign * m.amount
-    await add_amounts(conn, ip, {"amount": sign}, dict(changes))
+    await add_amounts(conn, ip, {"amount": sign}, dict(changes), ticker)
     if new:
-        await conn.execute(
+        await (ticker or Ticker(len(new))).many(
+            conn,
             ip.insert(),
             [
                 {

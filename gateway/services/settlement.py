@@ -244,8 +244,15 @@ async def _settle_known(
             currency=source.currency,
         )
     kind = "UNAPPLY" if unapply else "APPLY"
+    saving = None if progress is None else (lambda fraction: progress(0.6 + 0.4 * fraction))
     application_id = await ledger.save_settlement(
-        conn, source=source, settlement=result, kind=kind, sign=-1 if unapply else 1, created_by=actor.name
+        conn,
+        source=source,
+        settlement=result,
+        kind=kind,
+        sign=-1 if unapply else 1,
+        created_by=actor.name,
+        progress=saving,
     )
     await _event(
         conn,

@@ -1,0 +1,82 @@
+"""A worker process killed with SIGKILL in the middle of a large job: a new worker completes the
+job exactly once and every invariant holds."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from sqlalchemy import func, select
+
+from benchmarks.data import DAY, items
+from gateway import jobs
+from gateway import store as s
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.ids import encode, ref
+from gateway.services import documents as docs
+from gateway.services import settlement as st
+from tests.invariants import assert_invariants
+
+
+def start_worker(url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GATEWAY_DATABASE_URL": url, "GATEWAY_JOB_LEASE_SECONDS": "2",
+           "GATEWAY_JOB_POLL_SECONDS": "0.1", "GATEWAY_LOG_LEVEL": "WARNING"}
+    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def status(db: Database, job_id: int) -> str:
+    async with db.connect() as conn:
+        return str(await conn.scalar(select(s.job_t.c.status).where(s.job_t.c.id == job_id)))
+
+
+async def wait_for(db: Database, job_id: int, wanted: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while (current := await status(db, job_id)) != wanted:
+        assert time.monotonic() < deadline, f"job {job_id} is {current}, not {wanted}"
+        await asyncio.sleep(0.05)
+
+
+async def test_sigkill_in_the_middle_of_a_job_then_a_new_worker_completes_it_once(db: Database, settings: Settings) -> None:
+    acct = ref(encode("Account", await docs.create_account(db, name="Big", currency="USD")), "Account")
+    invoices = [await docs.create_receivable(db, kind="INVOICE", account=acct, doc_date=DAY, due_date=None,
+                                             items=items(1000, "1.00"), post=True) for _ in range(12)]
+    memo = await docs.create_credit_memo(db, account=acct, memo_date=DAY, items=items(1000, "20.00"), post=True)
+    data = st.SettleInput(
+        "CREDIT_MEMO", ref(encode("CreditMemo", memo), "CreditMemo"),
+        tuple(st.TargetInput("INVOICE", ref(encode("Invoice", pk), "Invoice"), "800.00", None, ("invoices", str(n)))
+              for n, pk in enumerate(invoices)),
+        DAY, "PRORATION",
+    )
+    job_id = await jobs.submit(db, settings, data, unapply=False)
+
+    first = start_worker(settings.database_url)
+    try:
+        await wait_for(db, job_id, "PROCESSING", 60)
+        await asyncio.sleep(0.3)  # inside the job's transaction: loading, computing or writing
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        first.kill()
+    assert await status(db, job_id) == "PROCESSING"  # claimed, never completed
+    async with db.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(s.application_t)) == 0
+        assert await conn.scalar(select(func.sum(s.receivable_t.c.credit_memo_amount))) == 0
+
+    second = start_worker(settings.database_url)
+    try:
+        await wait_for(db, job_id, "COMPLETED", 120)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+    async with db.connect() as conn:
+        job = (await conn.execute(select(s.job_t).where(s.job_t.c.id == job_id))).one()
+        applications = await conn.scalar(select(func.count()).select_from(s.application_t))
+        applied = await conn.scalar(select(s.credit_memo_t.c.applied_amount).where(s.credit_memo_t.c.id == memo))
+    assert (job.attempts, applications, applied) == (2, 1, 12 * 80000)
+    await assert_invariants(db)
