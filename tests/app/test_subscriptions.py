@@ -149,15 +149,15 @@ async def test_two_instances_share_events_and_job_progress_through_redis(db: Dat
         server(settings.database_url, GATEWAY_WORKERS="0", GATEWAY_REDIS_URL=REDIS_URL) as watcher,
         server(settings.database_url, GATEWAY_WORKERS="1", GATEWAY_REDIS_URL=REDIS_URL) as actor,
         httpx.AsyncClient(timeout=30) as client,
+        subscribe(watcher, "graphql-transport-ws", EVENTS, a=ids["a"]) as events,
     ):
-        async with subscribe(watcher, "graphql-transport-ws", EVENTS, a=ids["a"]) as events:
-            await asyncio.sleep(0.3)
-            await post(client, actor, APPLY, m=ids["m"], i=ids["i"], amount="1.00")
-            job = (await post(client, actor, APPLY_ASYNC, m=ids["m"], i=ids["i"], amount="2.00"))["applyCreditMemoAsync"]["job"]
-            async with subscribe(watcher, "graphql-transport-ws", JOB, id=job["id"]) as progress:
-                states = []
-                while (data := await progress.next()) is not None:
-                    states.append(data["jobUpdated"]["status"])
-            seen = [(await events.next(timeout=5))["settlementEvents"] for _ in range(2)]  # type: ignore[index]
+        await asyncio.sleep(0.3)
+        await post(client, actor, APPLY, m=ids["m"], i=ids["i"], amount="1.00")
+        job = (await post(client, actor, APPLY_ASYNC, m=ids["m"], i=ids["i"], amount="2.00"))["applyCreditMemoAsync"]["job"]
+        async with subscribe(watcher, "graphql-transport-ws", JOB, id=job["id"]) as progress:
+            states = []
+            while (data := await progress.next()) is not None:
+                states.append(data["jobUpdated"]["status"])
+        seen = [(await events.next(timeout=5))["settlementEvents"] for _ in range(2)]  # type: ignore[index]
     assert states[-1] == "COMPLETED"
     assert [(e["kind"], e["application"]["amount"]) for e in seen] == [("APPLIED", "1.00"), ("APPLIED", "2.00")]
