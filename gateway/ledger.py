@@ -151,16 +151,25 @@ def _parse_date(value: Any) -> date | None:
 
 
 async def load_targets(
-    conn: AsyncConnection, rows: dict[int, Row[Any]], *, with_items: bool = True
+    conn: AsyncConnection, rows: dict[int, Row[Any]], *, with_items: bool = True, progress: Any = None
 ) -> dict[int, Target]:
+    """Targets with their items, read in batches of documents (progress is reported per batch)."""
     items: dict[int, list[TargetItem]] = defaultdict(list)
-    if with_items and rows:
+    ids = list(rows)
+    batch = 20
+    for start in range(0, len(ids) if with_items else 0, batch):
         t = s.receivable_item_t
-        stmt = select(t).where(t.c.receivable_id.in_(list(rows))).order_by(t.c.receivable_id, t.c.seq)
+        stmt = (
+            select(t)
+            .where(t.c.receivable_id.in_(ids[start : start + batch]))
+            .order_by(t.c.receivable_id, t.c.seq)
+        )
         for r in (await conn.execute(stmt)).all():
             items[r.receivable_id].append(
                 TargetItem(r.id, r.seq, r.kind, r.parent_item_id, r.amount, r.balance)
             )
+        if progress is not None:
+            await progress(min(1.0, (start + batch) / len(ids)))
     return {
         pk: Target(
             kind=r.kind,

@@ -197,10 +197,9 @@ async def _settle_known(
         conn, data, src_row.id, target_ids, unapply=unapply, settings=settings, async_=async_
     )
     rows = await ledger.lock_targets(conn, target_ids) if write else await _read_targets(conn, target_ids)
-    targets = await ledger.load_targets(conn, rows)
+    loading = None if progress is None else (lambda fraction: progress(0.4 * fraction))
+    targets = await ledger.load_targets(conn, rows, progress=loading)
     source = await ledger.load_source(conn, data.source_kind, src_row)
-    if progress is not None:
-        await progress(0.4)  # loaded
     request = ApplyRequest(
         effective_date=data.effective_date,
         rule=data.rule,
