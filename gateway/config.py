@@ -36,6 +36,17 @@ class Settings:
     job_poll_seconds: float = 0.5
     graphiql: bool = True
     introspection: bool = True
+    # Authentication: off only with `serve --insecure-no-auth` (a warning on every start).
+    auth: bool = True
+    # Hostile queries: refused before execution, with the numbers.
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_query_tokens: int = 5_000
+    max_body_bytes: int = 1_000_000
+    max_query_cost: int = 50_000
+    # Rate limit per token: a bucket of `rate_limit_burst` requests refilled at `rate_limit_per_second`.
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 100
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
 
