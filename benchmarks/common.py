@@ -64,9 +64,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Base(str):
+    """A server's base URL, with an admin token for it (``.token``, ``.headers``)."""
+
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def admin_token(database_url: str) -> str:
+    from gateway import auth
+    from gateway.db import Database
+
+    db = Database(Settings(database_url=database_url))
+    try:
+        return await auth.create_token(db, name=f"admin-{uuid.uuid4().hex[:8]}", permissions=["admin"])
+    finally:
+        await db.dispose()
+
+
 @contextlib.asynccontextmanager
-async def server(database_url: str, **env: str) -> AsyncIterator[str]:
-    """A real ``settlement-gateway serve`` process on loopback; yields its base URL."""
+async def server(database_url: str, **env: str) -> AsyncIterator[Base]:
+    """A real ``settlement-gateway serve`` process on loopback; yields its base URL (with a token)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
@@ -74,7 +95,8 @@ async def server(database_url: str, **env: str) -> AsyncIterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
+    base = Base(f"http://127.0.0.1:{port}")
+    base.token = await admin_token(database_url)
     try:
         async with httpx.AsyncClient() as client:
             for _ in range(200):

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import httpx
 
-from benchmarks.common import database, label, server
+from benchmarks.common import Base, database, label, server
 from benchmarks.data import DAY, items
 from gateway.config import Settings
 from gateway.db import Database
@@ -29,13 +29,13 @@ APPLY = """mutation($m: ID!, $i: ID!) { applyCreditMemo(input: {creditMemoId: $m
 SECONDS = 5.0
 
 
-async def rate(base: str, variables: dict[str, str], clients: int) -> float:
+async def rate(base: Base, variables: dict[str, str], clients: int) -> float:
     done = 0
     deadline = time.perf_counter() + SECONDS
 
     async def client() -> None:
         nonlocal done
-        async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        async with httpx.AsyncClient(base_url=base, timeout=60, headers=base.headers) as c:
             while time.perf_counter() < deadline:
                 body = (await c.post("/graphql", json={"query": APPLY, "variables": variables})).json()
                 assert body["data"]["applyCreditMemo"]["application"], body

@@ -18,8 +18,9 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http.typevars import Context as ContextT
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from gateway.auth import authenticate, bearer
 from gateway.config import Settings
-from gateway.context import Context
+from gateway.context import ANONYMOUS_ADMIN, Context, Principal
 from gateway.db import Database
 from gateway.masking import MaskUnexpectedErrors
 from schema.build import build_schema
@@ -44,18 +45,33 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         headers = getattr(request, "headers", {})
-        context = Context(db=self.db, settings=self.settings, idempotency_key=headers.get("idempotency-key"))
+        context = Context(
+            db=self.db,
+            settings=self.settings,
+            idempotency_key=headers.get("idempotency-key"),
+            authorization=headers.get("authorization"),
+        )
+        state = getattr(request, "state", None)
+        principal = getattr(state, "principal", None) if state is not None else None
+        if principal is not None:  # HTTP: authenticated in run()
+            context.principal = principal
+        elif self.settings.auth:
+            context.principal = _nobody  # a WebSocket, until its connection_init (on_ws_connect)
         opened = _contexts.get()
         if opened is not None:
             opened.append(context)
         return context
 
     async def run(self, request: Any, context: ContextT = None, root_value: Any = None) -> Any:  # type: ignore[override,assignment]
+        from strawberry.types.unset import UNSET
+
         opened: list[Context] = []
         token = _contexts.set(opened)
         try:
-            from strawberry.types.unset import UNSET
-
+            if isinstance(request, Request) and not _is_graphiql_page(request):
+                refused = await self._authenticate(request)
+                if refused is not None:
+                    return refused
             return await super().run(
                 request, UNSET if context is None else context, UNSET if root_value is None else root_value
             )
@@ -64,8 +80,60 @@ class GatewayGraphQL(GraphQL[Context, None]):
             for context in opened:
                 await context.close()
 
+    async def _authenticate(self, request: Request) -> Response | None:
+        """Find the request's principal (kept for get_context), or answer 401 with no data."""
+        if not self.settings.auth:
+            request.state.principal = ANONYMOUS_ADMIN
+            return None
+        principal = await authenticate(self.db, bearer(request.headers.get("authorization")))
+        if principal is None:
+            return JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "message": "a valid API token is required: Authorization: Bearer <token>",
+                            "extensions": {"code": "UNAUTHENTICATED", "category": "UNAUTHENTICATED"},
+                        }
+                    ]
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        request.state.principal = principal
+        return None
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        from strawberry.exceptions import ConnectionRejectionError
+        from strawberry.types.unset import UNSET
+
+        if not self.settings.auth:
+            context.principal = ANONYMOUS_ADMIN
+            return UNSET
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("Authorization") or params.get("authorization") or context.authorization
+        token = bearer(header) if header else params.get("token")
+        principal = await authenticate(self.db, token)
+        if principal is None:
+            raise ConnectionRejectionError(
+                {"message": "a valid API token is required", "code": "UNAUTHENTICATED"}
+            )
+        context.principal = principal
+        return UNSET
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+
+_nobody = Principal("unauthenticated", frozenset(), frozenset())
+
+
+def _is_graphiql_page(request: Request) -> bool:
+    """A browser asking for GraphiQL itself (the page is public; its queries need a token)."""
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and "query" not in request.query_params
+    )
 
 
 def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:

@@ -22,6 +22,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
 
     settings = _settings().replace(host=args.host or _settings().host, port=args.port or _settings().port)
+    if args.insecure_no_auth:
+        settings = settings.replace(auth=False)
+        print(
+            "WARNING: --insecure-no-auth: every request is served as an admin without a token. "
+            "Never expose this server.",
+            file=sys.stderr,
+            flush=True,
+        )
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.migrate:
         from gateway.migrate import upgrade
@@ -107,6 +115,45 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    from gateway import auth
+    from gateway.db import Database
+    from gateway.settlement.errors import Rejected
+
+    async def run() -> int:
+        db = Database(_settings())
+        try:
+            if args.action == "create":
+                permissions = [p.strip() for p in args.permissions.split(",") if p.strip()]
+                accounts = [a.strip() for a in (args.accounts or "").split(",") if a.strip()]
+                try:
+                    token = await auth.create_token(
+                        db, name=args.name, permissions=permissions, accounts=accounts
+                    )
+                except Rejected as rejected:
+                    for error in rejected.errors:
+                        print(f"error: {error.message}", file=sys.stderr)
+                    return 2
+                scope = f"accounts {','.join(accounts)}" if accounts else "all accounts"
+                print(f"token {args.name!r}: {','.join(sorted(set(permissions)))} on {scope}")
+                print("it is shown once; only its hash is stored:")
+                print(token)
+            elif args.action == "list":
+                for row in await auth.list_tokens(db):
+                    state = "revoked" if row.revoked_at else "active"
+                    print(f"{row.name}\t{state}\t{row.permissions}\t{row.accounts or 'all accounts'}")
+            else:
+                if not await auth.revoke_token(db, args.name):
+                    print(f"error: no active token named {args.name!r}", file=sys.stderr)
+                    return 2
+                print(f"token {args.name!r} revoked")
+            return 0
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
 def cmd_export_schema(_: argparse.Namespace) -> int:
     from schema.build import build_schema
 
@@ -135,6 +182,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default GATEWAY_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default GATEWAY_PORT or 8000)")
     serve.add_argument("--migrate", action="store_true", help="bring the database schema up to date first")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="accept requests without a token, as an admin (local experiments only; warns)",
+    )
     serve.set_defaults(fn=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema (Alembic)")
@@ -156,6 +208,25 @@ def parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=1, help="jobs run at once by this process (default 1)"
     )
     worker.set_defaults(fn=cmd_worker)
+
+    token = sub.add_parser("token", help="create, list and revoke API tokens")
+    actions = token.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a token; it is printed once, alone on the last line")
+    create.add_argument("--name", required=True, help="who uses it; recorded as createdBy on what it does")
+    create.add_argument(
+        "--permissions",
+        required=True,
+        help="comma-separated: read, document.manage, credit_memo.apply, credit_memo.unapply, "
+        "credit_memo.reverse, credit_memo.write_off, credit_memo.refund, payment.apply, "
+        "payment.unapply, admin",
+    )
+    create.add_argument("--accounts", help="comma-separated account ids or numbers it may see (default: all)")
+    actions.add_parser("list", help="list tokens (never their secrets)")
+    revoke = actions.add_parser("revoke", help="revoke a token by name")
+    revoke.add_argument("--name", required=True)
+    for parser_ in (token, create, revoke):
+        parser_.set_defaults(fn=cmd_token)
+    actions.choices["list"].set_defaults(fn=cmd_token)
 
     export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL) on stdout")
     export.set_defaults(fn=cmd_export_schema)

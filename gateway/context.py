@@ -38,6 +38,8 @@ class Context:
     principal: Principal = ANONYMOUS_ADMIN
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     idempotency_key: str | None = None  # the Idempotency-Key header; an input's key wins
+    connection_params: Any = None  # a WebSocket's connection_init payload (carries the token)
+    authorization: str | None = None  # the Authorization header of the request or WebSocket upgrade
     # One read transaction per request: every loader sees the same snapshot. Loaders of one level
     # run concurrently, and a connection runs one statement at a time, hence the lock.
     _conn: AsyncConnection | None = None

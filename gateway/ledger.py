@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Row, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway import scope
 from gateway import store as s
 from gateway.ids import Ref
 from gateway.settlement import errors as e
@@ -44,18 +45,22 @@ async def resolve_targets(
     numbers = {r.number for _, r, _ in wanted if r.pk is None}
     found: dict[Any, Row[Any]] = {}
     if pks:
-        stmt = select(s.receivable_t.c.id, s.receivable_t.c.number, s.receivable_t.c.kind)
+        stmt = select(
+            s.receivable_t.c.id, s.receivable_t.c.number, s.receivable_t.c.kind, s.receivable_t.c.account_id
+        )
         for row in (await conn.execute(stmt.where(s.receivable_t.c.id.in_(pks)))).all():
             found[("id", row.id)] = row
     if numbers:
-        stmt = select(s.receivable_t.c.id, s.receivable_t.c.number, s.receivable_t.c.kind)
+        stmt = select(
+            s.receivable_t.c.id, s.receivable_t.c.number, s.receivable_t.c.kind, s.receivable_t.c.account_id
+        )
         for row in (await conn.execute(stmt.where(s.receivable_t.c.number.in_(numbers)))).all():
             found[("number", row.number)] = row
     ids: list[int | None] = []
     problems: list[e.RuleViolation] = []
     for kind, r, field in wanted:
         row = found.get(("id", r.pk) if r.pk is not None else ("number", r.number))
-        if row is None or row.kind != kind:
+        if row is None or row.kind != kind or not scope.visible(row.account_id):
             problems.append(e.NotFound(s.LABELS[kind], r.raw, field=(*field, "id")))
             ids.append(None)
         else:

@@ -14,6 +14,7 @@ from sqlalchemy import Row, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway import scope
 from gateway import tables as t
 from gateway.ids import Ref
 from gateway.settlement import errors as e
@@ -91,7 +92,7 @@ async def find(
     if lock:
         stmt = stmt.with_for_update()
     row = (await conn.execute(stmt)).first()
-    if row is None:
+    if row is None or not scope.visible(row.id if table is account_t else row.account_id):
         raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
     return row
 

@@ -26,10 +26,25 @@ CountKey = tuple[int, tuple[Cond, ...]]
 POSITIVE: tuple[Cond, ...] = (("amount", ">", 0),)
 
 
+def _visible(ctx: Context, table: Table) -> Any:
+    """Whether a row of ``table`` is in the caller's account scope (rows of unowned tables: yes;
+    items and parts are only reachable through documents, checked in resolvers.lookup)."""
+    accounts = ctx.principal.accounts
+    if accounts is None:
+        return lambda row: True
+    if table is s.account_t:
+        return lambda row: row.id in accounts
+    if "account_id" in table.c:
+        return lambda row: row.account_id in accounts
+    return lambda row: True
+
+
 def _by_id(ctx: Context, table: Table) -> DataLoader[int, Row[Any] | None]:
+    visible = _visible(ctx, table)
+
     async def load(ids: list[int]) -> list[Row[Any] | None]:
         found = await ctx.read(lambda conn: reads.rows_by_ids(conn, table, ids))
-        return [found.get(i) for i in ids]
+        return [row if (row := found.get(i)) is not None and visible(row) else None for i in ids]
 
     return DataLoader(load_fn=load)
 
@@ -79,9 +94,11 @@ def _counts(ctx: Context, table: Table, parent: str) -> DataLoader[CountKey, int
 
 
 def _by_number(ctx: Context, table: Table) -> DataLoader[str, Row[Any] | None]:
+    visible = _visible(ctx, table)
+
     async def load(numbers: list[str]) -> list[Row[Any] | None]:
         found = await ctx.read(lambda conn: reads.rows_by_column(conn, table, "number", numbers))
-        return [found.get(n) for n in numbers]
+        return [row if (row := found.get(n)) is not None and visible(row) else None for n in numbers]
 
     return DataLoader(load_fn=load)
 

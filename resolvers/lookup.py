@@ -53,7 +53,35 @@ async def find(info: Info, type_name: str, raw: str | None) -> Row[Any] | None:
         row = await getattr(loaders, kind.by_number).load(raw.strip())
     else:
         return None
-    return row if row is not None and kind.is_a(row) else None
+    if row is None or not kind.is_a(row):
+        return None
+    return row if await _owner_visible(info, type_name, row) else None
+
+
+# Items and parts carry no account: they are visible when their document is (the document loaders
+# already answer None outside the caller's scope).
+OWNERS: dict[str, tuple[str, str]] = {
+    "InvoiceItem": ("receivables_by_id", "receivable_id"),
+    "DebitMemoItem": ("receivables_by_id", "receivable_id"),
+    "CreditMemoItem": ("credit_memos_by_id", "credit_memo_id"),
+    "CreditMemoPart": ("credit_memos_by_id", "credit_memo_id"),
+    "PaymentPart": ("payments_by_id", "payment_id"),
+    "CreditMemoItemPart": ("parts_by_id", "part_id"),
+    "PaymentItemPart": ("parts_by_id", "part_id"),
+}
+
+
+async def _owner_visible(info: Info, type_name: str, row: Row[Any]) -> bool:
+    if ctx(info).principal.accounts is None or type_name not in OWNERS:
+        return True
+    loader, column = OWNERS[type_name]
+    owner = await getattr(ctx(info).loaders, loader).load(getattr(row, column))
+    if owner is None:
+        return False
+    if type_name.endswith("ItemPart"):  # a part: visible through its memo or payment
+        part_type = "CreditMemoPart" if owner.credit_memo_id is not None else "PaymentPart"
+        return await _owner_visible(info, part_type, owner)
+    return True
 
 
 async def find_node(info: Info, raw: str) -> tuple[str, Row[Any]] | None:

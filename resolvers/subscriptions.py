@@ -82,12 +82,12 @@ async def _one_job(conn: Any, pk: int) -> Row[Any]:
 
 async def events(info: Info, account_raw: str | None, after: str | None) -> AsyncIterator[Row[Any]]:
     c = ctx(info)
-    account_id = None
+    accounts = c.principal.accounts  # None: every account
     if account_raw is not None:
-        acct = await find(info, "Account", account_raw)
+        acct = await find(info, "Account", account_raw)  # None outside the caller's scope too
         if acct is None:
             raise QueryArgumentError(f"account {account_raw} does not exist", ["accountId"])
-        account_id = acct.id
+        accounts = frozenset({acct.id})
     if after is not None:
         position = _event_id(after)
     else:
@@ -96,7 +96,7 @@ async def events(info: Info, account_raw: str | None, after: str | None) -> Asyn
     async with c.db.bus.listen(EVENTS) as queue:
         while True:
             await c.after_write()
-            rows = await c.read(lambda conn, after=position: _events_after(conn, after, account_id))
+            rows = await c.read(lambda conn, after=position: _events_after(conn, after, accounts))
             for row in rows:
                 position = row.id
                 yield row
@@ -110,8 +110,8 @@ async def _last_event_id(conn: Any) -> int:
     return int((await conn.execute(select(func.coalesce(func.max(s.event_t.c.id), 0)))).scalar_one())
 
 
-async def _events_after(conn: Any, position: int, account_id: int | None) -> list[Row[Any]]:
+async def _events_after(conn: Any, position: int, accounts: frozenset[int] | None) -> list[Row[Any]]:
     stmt = select(s.event_t).where(s.event_t.c.id > position).order_by(s.event_t.c.id).limit(BATCH)
-    if account_id is not None:
-        stmt = stmt.where(s.event_t.c.account_id == account_id)
+    if accounts is not None:
+        stmt = stmt.where(s.event_t.c.account_id.in_(sorted(accounts)))
     return list((await conn.execute(stmt)).all())

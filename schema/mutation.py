@@ -9,6 +9,7 @@ from gateway.ids import encode, ref
 from gateway.services import documents as svc
 from resolvers import settlement
 from resolvers.documents import account_ref, actor, credit_requests, mutate, new_items
+from resolvers.permissions import Requires
 from resolvers.relations import ctx
 from schema import inputs as i
 from schema import payloads as p
@@ -21,7 +22,7 @@ def _memo_ref(raw: str):  # type: ignore[no-untyped-def]
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.AccountPayload)])
     async def create_account(self, info: Info, input: i.CreateAccountInput) -> p.AccountPayload:
         return await mutate(
             info,
@@ -32,7 +33,7 @@ class Mutation:
             lambda errors: p.AccountPayload(user_errors=errors),
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.InvoicePayload)])
     async def create_invoice(self, info: Info, input: i.CreateInvoiceInput) -> p.InvoicePayload:
         return await mutate(
             info,
@@ -49,7 +50,7 @@ class Mutation:
             lambda errors: p.InvoicePayload(user_errors=errors),
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.DebitMemoPayload)])
     async def create_debit_memo(self, info: Info, input: i.CreateDebitMemoInput) -> p.DebitMemoPayload:
         return await mutate(
             info,
@@ -67,7 +68,7 @@ class Mutation:
             lambda errors: p.DebitMemoPayload(user_errors=errors),
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.CreditMemoPayload)])
     async def create_credit_memo(self, info: Info, input: i.CreateCreditMemoInput) -> p.CreditMemoPayload:
         return await mutate(
             info,
@@ -85,7 +86,7 @@ class Mutation:
             lambda errors: p.CreditMemoPayload(user_errors=errors),
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.CreditMemoPayload)])
     async def create_credit_memo_from_invoice(
         self, info: Info, input: i.CreateCreditMemoFromInvoiceInput
     ) -> p.CreditMemoPayload:
@@ -104,7 +105,7 @@ class Mutation:
             lambda errors: p.CreditMemoPayload(user_errors=errors),
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.PaymentPayload)])
     async def create_payment(self, info: Info, input: i.CreatePaymentInput) -> p.PaymentPayload:
         return await mutate(
             info,
@@ -118,19 +119,19 @@ class Mutation:
             lambda errors: p.PaymentPayload(user_errors=errors),
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.CreditMemoPayload)])
     async def post_credit_memo(self, info: Info, id: strawberry.ID) -> p.CreditMemoPayload:
         return await _memo_transition(info, id, "post")
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.CreditMemoPayload)])
     async def unpost_credit_memo(self, info: Info, id: strawberry.ID) -> p.CreditMemoPayload:
         return await _memo_transition(info, id, "unpost")
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.CreditMemoPayload)])
     async def cancel_credit_memo(self, info: Info, id: strawberry.ID) -> p.CreditMemoPayload:
         return await _memo_transition(info, id, "cancel")
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.DeletePayload)])
     async def delete_credit_memo(self, info: Info, id: strawberry.ID) -> p.DeletePayload:
         async def answer(pk: int) -> p.DeletePayload:
             return p.DeletePayload(deleted_id=strawberry.ID(encode("CreditMemo", pk)))
@@ -142,7 +143,7 @@ class Mutation:
             lambda errors: p.DeletePayload(user_errors=errors),
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.DebitMemoPayload)])
     async def post_debit_memo(self, info: Info, id: strawberry.ID) -> p.DebitMemoPayload:
         return await mutate(
             info,
@@ -151,7 +152,7 @@ class Mutation:
             lambda errors: p.DebitMemoPayload(user_errors=errors),
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[Requires("document.manage", payload=p.InvoicePayload)])
     async def post_invoice(self, info: Info, id: strawberry.ID) -> p.InvoicePayload:
         return await mutate(
             info,
@@ -160,15 +161,40 @@ class Mutation:
             lambda errors: p.InvoicePayload(user_errors=errors),
         )
 
-    apply_credit_memo = strawberry.mutation(settlement.apply_credit_memo)
-    unapply_credit_memo = strawberry.mutation(settlement.unapply_credit_memo)
-    apply_credit_memo_async = strawberry.mutation(settlement.apply_credit_memo_async)
-    unapply_credit_memo_async = strawberry.mutation(settlement.unapply_credit_memo_async)
-    reverse_credit_memo = strawberry.mutation(settlement.reverse_credit_memo)
-    write_off_credit_memo = strawberry.mutation(settlement.write_off_credit_memo)
-    refund_credit_memo = strawberry.mutation(settlement.refund_credit_memo)
-    apply_payment = strawberry.mutation(settlement.apply_payment)
-    unapply_payment = strawberry.mutation(settlement.unapply_payment)
+    apply_credit_memo = strawberry.mutation(
+        settlement.apply_credit_memo,
+        extensions=[Requires("credit_memo.apply", payload=p.CreditMemoSettlementPayload)],
+    )
+    unapply_credit_memo = strawberry.mutation(
+        settlement.unapply_credit_memo,
+        extensions=[Requires("credit_memo.unapply", payload=p.CreditMemoSettlementPayload)],
+    )
+    apply_credit_memo_async = strawberry.mutation(
+        settlement.apply_credit_memo_async, extensions=[Requires("credit_memo.apply", payload=p.JobPayload)]
+    )
+    unapply_credit_memo_async = strawberry.mutation(
+        settlement.unapply_credit_memo_async,
+        extensions=[Requires("credit_memo.unapply", payload=p.JobPayload)],
+    )
+    reverse_credit_memo = strawberry.mutation(
+        settlement.reverse_credit_memo,
+        extensions=[Requires("credit_memo.reverse", payload=p.ReverseCreditMemoPayload)],
+    )
+    write_off_credit_memo = strawberry.mutation(
+        settlement.write_off_credit_memo,
+        extensions=[Requires("credit_memo.write_off", payload=p.WriteOffCreditMemoPayload)],
+    )
+    refund_credit_memo = strawberry.mutation(
+        settlement.refund_credit_memo,
+        extensions=[Requires("credit_memo.refund", payload=p.CreditMemoSettlementPayload)],
+    )
+    apply_payment = strawberry.mutation(
+        settlement.apply_payment, extensions=[Requires("payment.apply", payload=p.PaymentSettlementPayload)]
+    )
+    unapply_payment = strawberry.mutation(
+        settlement.unapply_payment,
+        extensions=[Requires("payment.unapply", payload=p.PaymentSettlementPayload)],
+    )
 
 
 async def by_ref_payload(info: Info, type_name: str, pk: int, payload: type, field: str):  # type: ignore[no-untyped-def]

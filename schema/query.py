@@ -14,6 +14,7 @@ from gateway import store as s
 from gateway.reads import Cond
 from resolvers import filters
 from resolvers.lookup import find, find_node
+from resolvers.permissions import Requires
 from resolvers.relations import ctx
 from schema import types as t
 from schema.connection import Connection, build, page_spec
@@ -61,6 +62,9 @@ async def top_level(
     descending: bool = False,
 ) -> Connection[Any]:
     c = ctx(info)
+    if c.principal.accounts is not None:  # a scoped token sees its accounts' rows, and counts only them
+        column = "id" if table is s.account_t else "account_id"
+        where = (*where, (column, "in", tuple(sorted(c.principal.accounts))))
     spec = page_spec(c.settings, first, after, where=where, order=order, descending=descending)
     rows = await c.read(lambda conn: reads.page(conn, table, spec))
     return build(rows, spec, to_node, lambda: c.read(lambda conn: reads.count(conn, table, where)))
@@ -68,33 +72,33 @@ async def top_level(
 
 @strawberry.type
 class Query:
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def node(self, info: Info, id: strawberry.ID) -> t.Node | None:
         return await node_of(info, id)  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[t.Node | None]:
         return [await node_of(info, i) for i in ids]
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def account(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Account | None:
         return await by_ref(info, "Account", id, number)  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def accounts(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[t.Account]:
         return await top_level(info, s.account_t, first, after, t.Account.from_row)
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def credit_memo(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.CreditMemo | None:
         return await by_ref(info, "CreditMemo", id, number)  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def credit_memos(
         self,
         info: Info,
@@ -116,13 +120,13 @@ class Query:
             descending=desc,
         )
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def debit_memo(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.DebitMemo | None:
         return await by_ref(info, "DebitMemo", id, number)  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def debit_memos(
         self,
         info: Info,
@@ -133,13 +137,13 @@ class Query:
         where = (("kind", "=", "DEBIT_MEMO"), *filters.document_where(filter, "doc_date"))
         return await top_level(info, s.receivable_t, first, after, t.DebitMemo.from_row, where=where)
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def invoice(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Invoice | None:
         return await by_ref(info, "Invoice", id, number)  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def invoices(
         self,
         info: Info,
@@ -150,28 +154,31 @@ class Query:
         where = (("kind", "=", "INVOICE"), *filters.document_where(filter, "doc_date"))
         return await top_level(info, s.receivable_t, first, after, t.Invoice.from_row, where=where)
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def payment(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Payment | None:
         return await by_ref(info, "Payment", id, number)  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def job(self, info: Info, id: strawberry.ID) -> t.Job | None:
         return await by_ref(info, "Job", id, None)  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     async def jobs(
         self, info: Info, first: int | None = None, after: str | None = None, status: JobStatus | None = None
     ) -> Connection[t.Job]:
         where: tuple[Cond, ...] = () if status is None else (("status", "=", status.value),)
         return await top_level(info, s.job_t, first, after, t.Job.from_row, where=where)
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires("read")])
     def limits(self, info: Info) -> Limits:
         return Limits(**{name: getattr(ctx(info).settings.limits, name) for name in Limits.__annotations__})
 
-    @strawberry.field(description="What an apply would do, computed without writing anything.")
+    @strawberry.field(
+        description="What an apply would do, computed without writing anything.",
+        extensions=[Requires("read")],
+    )
     async def preview_credit_memo_application(
         self, info: Info, input: ApplyCreditMemoInput
     ) -> ApplicationPreview:

@@ -11,6 +11,7 @@ from sqlalchemy import Row
 from strawberry.types import Info
 
 from resolvers import subscriptions
+from resolvers.permissions import denied_read
 from resolvers.relations import ctx, one
 from schema.enums import SettlementEventKind
 from schema.types import Account, Application, CreditMemo, Job, Payment, _utc
@@ -57,6 +58,8 @@ class Subscription:
         description="The job's state on every progress step; ends after COMPLETED or FAILED."
     )
     async def job_updated(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Job, None]:
+        if (denied := denied_read(info)) is not None:
+            raise denied
         async for row in subscriptions.job_states(info, id):
             yield Job.from_row(row)
 
@@ -66,5 +69,7 @@ class Subscription:
     async def settlement_events(
         self, info: Info, account_id: strawberry.ID | None = None, after: str | None = None
     ) -> AsyncGenerator[SettlementEvent, None]:
+        if (denied := denied_read(info)) is not None:
+            raise denied
         async for row in subscriptions.events(info, account_id, after):
             yield SettlementEvent.from_row(row)

@@ -152,12 +152,15 @@ SCHEMA = build_schema()
 class GraphQLClient:
     """Executes operations through ``schema.execute`` with a fresh context per operation."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, principal: Any = None) -> None:
         self.db = db
         self.settings = settings
+        self.principal = principal
 
     async def execute(self, query: str, **variables: Any) -> Any:
         context = Context(db=self.db, settings=self.settings)
+        if self.principal is not None:
+            context.principal = self.principal
         try:
             return await SCHEMA.execute(query, variable_values=variables, context_value=context)
         finally:
@@ -176,7 +179,18 @@ def gql(db: Database, settings: Settings) -> GraphQLClient:
 
 
 @pytest.fixture
-async def http(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def admin_token(db: Database) -> str:
+    from gateway import auth
+
+    return await auth.create_token(db, name="test-admin", permissions=["admin"])
+
+
+@pytest.fixture
+async def http(db: Database, settings: Settings, admin_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app over HTTP, with an admin token unless a test sends another Authorization."""
     app = create_app(settings, db=db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway",
+        headers={"Authorization": f"Bearer {admin_token}"},
+    ) as client:
         yield client

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway import scope
 from gateway import store as s
 from gateway.db import Database
 from gateway.ids import Ref
@@ -38,6 +39,8 @@ SYSTEM = Actor("system")
 
 
 async def create_account(db: Database, *, name: str, currency: str, number: str | None = None) -> int:
+    if scope.ACCOUNTS.get() is not None:
+        raise e.Rejected([e.PermissionDenied("a token limited to some accounts cannot create accounts")])
     problems: list[e.RuleViolation] = []
     currency = currency.strip().upper() if currency else currency
     try:

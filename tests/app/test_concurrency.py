@@ -50,7 +50,7 @@ async def test_two_server_processes_sharing_the_database(settings: Settings, db:
     async with (
         server(settings.database_url, **env) as one,
         server(settings.database_url, **env) as two,
-        httpx.AsyncClient(timeout=120) as client,
+        httpx.AsyncClient(timeout=120, headers=one.headers) as client,
     ):
         responses = await asyncio.gather(
             *(client.post(f"{base}/graphql", json={"query": APPLY, "variables": variables}) for base in [one, two] * 25)

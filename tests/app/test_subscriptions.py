@@ -14,7 +14,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from benchmarks.common import server
+from benchmarks.common import Base, server
 from benchmarks.data import DAY, items
 from gateway.config import Settings
 from gateway.db import Database
@@ -39,8 +39,8 @@ class Subscription:
     def __init__(self, ws: ClientConnection, protocol: str) -> None:
         self.ws, self.protocol = ws, protocol
 
-    async def start(self, query: str, **variables: Any) -> None:
-        await self.ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+    async def start(self, query: str, token: str, **variables: Any) -> None:
+        await self.ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
         while json.loads(await self.ws.recv())["type"] != "connection_ack":
             pass
         kind = "subscribe" if self.protocol == "graphql-transport-ws" else "start"
@@ -59,10 +59,10 @@ class Subscription:
 
 
 @contextlib.asynccontextmanager
-async def subscribe(base: str, protocol: str, query: str, **variables: Any) -> AsyncIterator[Subscription]:
+async def subscribe(base: Base, protocol: str, query: str, **variables: Any) -> AsyncIterator[Subscription]:
     async with connect(base.replace("http", "ws") + "/graphql", subprotocols=[protocol]) as ws:  # type: ignore[list-item]
         sub = Subscription(ws, protocol)
-        await sub.start(query, **variables)
+        await sub.start(query, base.token, **variables)
         yield sub
 
 
@@ -73,8 +73,9 @@ async def documents(db: Database) -> dict[str, str]:
     return {"a": encode("Account", acct), "m": encode("CreditMemo", memo), "i": encode("Invoice", inv)}
 
 
-async def post(client: httpx.AsyncClient, base: str, query: str, **variables: Any) -> dict[str, Any]:
-    body = (await client.post(f"{base}/graphql", json={"query": query, "variables": variables})).json()
+async def post(client: httpx.AsyncClient, base: Base, query: str, **variables: Any) -> dict[str, Any]:
+    body = (await client.post(f"{base}/graphql", json={"query": query, "variables": variables},
+                              headers=base.headers)).json()
     assert "errors" not in body, body
     return body["data"]  # type: ignore[no-any-return]
 

@@ -1,0 +1,128 @@
+"""API tokens: created once and shown once, stored as a SHA-256 hash, revocable.
+
+A token carries permissions (in the spirit of Zuora's billing roles) and optionally a list of the
+accounts it may see; every request and every WebSocket connection_init presents one as
+``Authorization: Bearer <token>``."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway import store as s
+from gateway import tables
+from gateway.context import Principal
+from gateway.db import Database
+from gateway.ids import ref
+from gateway.settlement import errors as e
+
+token_t = tables.ApiToken.__table__  # type: ignore[attr-defined]
+
+PERMISSIONS = (
+    "read",
+    "document.manage",
+    "credit_memo.apply",
+    "credit_memo.unapply",
+    "credit_memo.reverse",
+    "credit_memo.write_off",
+    "credit_memo.refund",
+    "payment.apply",
+    "payment.unapply",
+    "admin",
+)
+PREFIX = "sgw_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def allows(principal: Principal, permission: str) -> bool:
+    return "admin" in principal.permissions or permission in principal.permissions
+
+
+def bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def create_token(
+    db: Database, *, name: str, permissions: Sequence[str], accounts: Sequence[str] = ()
+) -> str:
+    unknown = sorted(set(permissions) - set(PERMISSIONS))
+    if unknown or not permissions:
+        raise e.Rejected(
+            [
+                e.InvalidValue(
+                    f"unknown permissions {unknown}; choose from {', '.join(PERMISSIONS)}"
+                    if unknown
+                    else "a token needs at least one permission",
+                    field=("permissions",),
+                )
+            ]
+        )
+    token = PREFIX + secrets.token_urlsafe(32)
+
+    async def run(conn: AsyncConnection) -> str:
+        pks = [
+            int((await s.find(conn, s.account_t, ref(a, "Account"), "account", field=("accounts",))).id)
+            for a in accounts
+        ]
+        if await conn.scalar(select(token_t.c.id).where(token_t.c.name == name)):
+            raise e.Rejected([e.DuplicateNumber(f"a token named {name!r} exists already", field=("name",))])
+        await conn.execute(
+            token_t.insert().values(
+                name=name,
+                token_hash=hash_token(token),
+                permissions=",".join(sorted(set(permissions))),
+                accounts=",".join(map(str, sorted(set(pks)))) if pks else None,
+                created_at=datetime.now(UTC),
+            )
+        )
+        return token
+
+    return await db.write(run)
+
+
+async def list_tokens(db: Database) -> list[Any]:
+    async with db.connect() as conn:
+        return list((await conn.execute(select(token_t).order_by(token_t.c.id))).all())
+
+
+async def revoke_token(db: Database, name: str) -> bool:
+    async def run(conn: AsyncConnection) -> bool:
+        done = await conn.execute(
+            update(token_t)
+            .where(token_t.c.name == name, token_t.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        return bool(done.rowcount)
+
+    return await db.write(run)
+
+
+async def authenticate(db: Database, token: str | None) -> Principal | None:
+    """The principal a presented token stands for; None for no, unknown or revoked tokens."""
+    if not token:
+        return None
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(token_t).where(token_t.c.token_hash == hash_token(token)))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    return principal_of(
+        row.name, row.permissions.split(","), row.accounts.split(",") if row.accounts else None
+    )
+
+
+def principal_of(name: str, permissions: Iterable[str], accounts: Iterable[str | int] | None) -> Principal:
+    return Principal(
+        name, frozenset(permissions), None if accounts is None else frozenset(int(a) for a in accounts)
+    )

@@ -1,0 +1,52 @@
+"""Who may do what: a field extension per root field.
+
+A mutation without its permission answers its payload with one PERMISSION_DENIED UserError (and
+runs nothing); a query without ``read`` is a GraphQL error with the same code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import FieldExtension
+from strawberry.types import Info
+
+from gateway import scope
+from gateway.auth import allows
+from gateway.settlement.errors import PermissionDenied
+from schema.errors import user_error
+
+
+class Requires(FieldExtension):
+    def __init__(self, permission: str, *, payload: type | None = None) -> None:
+        self.permission = permission
+        self.payload = payload
+
+    def _message(self, info: Info) -> str:
+        return f"token {info.context.principal.name!r} lacks the permission {self.permission!r}"
+
+    def resolve(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
+        if not allows(info.context.principal, self.permission):
+            raise self._denied_query(info)
+        with scope.limited_to(info.context.principal.accounts):
+            return next_(source, info, **kwargs)
+
+    async def resolve_async(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
+        if allows(info.context.principal, self.permission):
+            with scope.limited_to(info.context.principal.accounts):
+                return await next_(source, info, **kwargs)
+        if self.payload is not None:
+            return self.payload(user_errors=[user_error(PermissionDenied(self._message(info)))])
+        raise self._denied_query(info)
+
+    def _denied_query(self, info: Info) -> GraphQLError:
+        return GraphQLError(
+            self._message(info), extensions={"code": "PERMISSION_DENIED", "category": "PERMISSION_DENIED"}
+        )
+
+
+def denied_read(info: Info) -> GraphQLError | None:
+    """For subscriptions, whose generators field extensions do not wrap."""
+    if allows(info.context.principal, "read"):
+        return None
+    return Requires("read")._denied_query(info)
