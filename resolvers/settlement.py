@@ -136,11 +136,12 @@ async def unapply_payment(info: Info, input: i.ApplyPaymentInput) -> p.PaymentSe
     return await _payment_settlement(info, input, unapply=True)
 
 
-async def reverse_credit_memo(info: Info, input: i.ReverseCreditMemoInput) -> p.ReverseCreditMemoPayload:
+async def _mirror(info: Info, input: Any, payload: type[P], *, write_off: bool) -> P:
+    """Reverse or write off: both create a debit memo and apply the memo fully to it."""
     c = ctx(info)
 
-    async def answer(o: Outcome) -> p.ReverseCreditMemoPayload:
-        return p.ReverseCreditMemoPayload(
+    async def answer(o: Outcome) -> P:
+        return payload(
             credit_memo=await node(info, "CreditMemo", o.source_id),
             debit_memo=await node(info, "DebitMemo", o.debit_memo_id),
             application=await node(info, "Application", o.application_id),
@@ -152,45 +153,25 @@ async def reverse_credit_memo(info: Info, input: i.ReverseCreditMemoInput) -> p.
             c.db,
             c.settings,
             memo=ref(input.credit_memo_id, "CreditMemo"),
-            write_off=False,
+            write_off=write_off,
             memo_date=input.memo_date,
-            apply_date=input.apply_effective_date,
+            apply_date=getattr(input, "apply_effective_date", None),
             reason_code=input.reason_code,
             comment=input.comment,
             idempotency_key=input.idempotency_key or c.idempotency_key,
             actor=actor(info),
         ),
         answer,
-        lambda errors: p.ReverseCreditMemoPayload(user_errors=errors),
+        lambda errors: payload(user_errors=errors),
     )
+
+
+async def reverse_credit_memo(info: Info, input: i.ReverseCreditMemoInput) -> p.ReverseCreditMemoPayload:
+    return await _mirror(info, input, p.ReverseCreditMemoPayload, write_off=False)
 
 
 async def write_off_credit_memo(info: Info, input: i.WriteOffCreditMemoInput) -> p.WriteOffCreditMemoPayload:
-    c = ctx(info)
-
-    async def answer(o: Outcome) -> p.WriteOffCreditMemoPayload:
-        return p.WriteOffCreditMemoPayload(
-            credit_memo=await node(info, "CreditMemo", o.source_id),
-            debit_memo=await node(info, "DebitMemo", o.debit_memo_id),
-            application=await node(info, "Application", o.application_id),
-        )
-
-    return await run(
-        info,
-        lambda: svc.reverse_or_write_off(
-            c.db,
-            c.settings,
-            memo=ref(input.credit_memo_id, "CreditMemo"),
-            write_off=True,
-            memo_date=input.memo_date,
-            reason_code=input.reason_code,
-            comment=input.comment,
-            idempotency_key=input.idempotency_key or c.idempotency_key,
-            actor=actor(info),
-        ),
-        answer,
-        lambda errors: p.WriteOffCreditMemoPayload(user_errors=errors),
-    )
+    return await _mirror(info, input, p.WriteOffCreditMemoPayload, write_off=True)
 
 
 async def refund_credit_memo(info: Info, input: i.RefundCreditMemoInput) -> p.CreditMemoSettlementPayload:
