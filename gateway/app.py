@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -23,6 +24,8 @@ from gateway.config import Settings
 from gateway.context import ANONYMOUS_ADMIN, Context, Principal
 from gateway.db import Database
 from gateway.masking import MaskUnexpectedErrors
+from gateway.query_limits import query_limit_extensions
+from gateway.rate_limit import BodySizeLimit, RateLimiter, throttled
 from schema.build import build_schema
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
         super().__init__(
             # Parsing and validating a document costs ~10 ms on this schema; clients repeat theirs.
             build_schema(
-                [MaskUnexpectedErrors, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)]
+                [
+                    MaskUnexpectedErrors,
+                    lambda: ParserCache(maxsize=512),
+                    lambda: ValidationCache(maxsize=512),
+                    # after the validation cache, which sets the pre-execution errors on its own
+                    *query_limit_extensions(settings),
+                ]
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
@@ -42,6 +51,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         )
         self.db = db
         self.settings = settings
+        self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         headers = getattr(request, "headers", {})
@@ -100,7 +110,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 headers={"WWW-Authenticate": "Bearer"},
             )
         request.state.principal = principal
-        return None
+        wait = self.limiter.take(principal.name)
+        return throttled(wait) if wait > 0 else None
 
     async def on_ws_connect(self, context: Context) -> Any:
         from strawberry.exceptions import ConnectionRejectionError
@@ -161,6 +172,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
                 await database.dispose()
 
     app = Starlette(
+        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
