@@ -37,8 +37,9 @@ async def test_queries_by_get_and_post(http: httpx.AsyncClient, db: Database) ->
     await f.account(db, "JPY")
     by_get = await http.get("/graphql", params={"query": "{ accounts { nodes { number currency } } }"})
     by_post = await http.post("/graphql", json={"query": "{ accounts { totalCount } }"})
-    assert by_get.json() == {"data": {"accounts": {"nodes": [{"number": "A00000001", "currency": "JPY"}]}}}
-    assert by_post.json() == {"data": {"accounts": {"totalCount": 1}}}
+    assert by_get.json()["data"] == {"accounts": {"nodes": [{"number": "A00000001", "currency": "JPY"}]}}
+    assert by_post.json()["data"] == {"accounts": {"totalCount": 1}}
+    assert by_post.json()["extensions"]["cost"] == {"requestedNodes": 50, "maxCost": 50_000}
 
 
 async def test_mutations_are_refused_over_get(http: httpx.AsyncClient) -> None:
@@ -72,7 +73,7 @@ async def test_amounts_never_travel_as_json_numbers(http: httpx.AsyncClient, db:
             "variables": {"i": {"accountId": encode("Account", acct), "amount": "10.5"}},
         },
     )
-    assert ok.json() == {"data": {"createPayment": {"payment": {"amount": "10.50"}}}}
+    assert ok.json()["data"] == {"createPayment": {"payment": {"amount": "10.50"}}}
 
 
 async def test_unexpected_exceptions_are_masked_with_a_request_id_and_logged(
