@@ -23,9 +23,8 @@ from gateway.auth import authenticate, bearer
 from gateway.config import Settings
 from gateway.context import ANONYMOUS_ADMIN, Context, Principal
 from gateway.db import Database
+from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, throttled_response
 from gateway.masking import MaskUnexpectedErrors
-from gateway.query_limits import query_limit_extensions
-from gateway.rate_limit import BodySizeLimit, RateLimiter, throttled
 from schema.build import build_schema
 
 log = logging.getLogger(__name__)
@@ -41,8 +40,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                     MaskUnexpectedErrors,
                     lambda: ParserCache(maxsize=512),
                     lambda: ValidationCache(maxsize=512),
-                    # after the validation cache, which sets the pre-execution errors on its own
-                    *query_limit_extensions(settings),
+                    *hardening_extensions(settings),
                 ]
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -111,7 +109,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             )
         request.state.principal = principal
         wait = self.limiter.take(principal.name)
-        return throttled(wait) if wait > 0 else None
+        return throttled_response(wait) if wait > 0 else None
 
     async def on_ws_connect(self, context: Context) -> Any:
         from strawberry.exceptions import ConnectionRejectionError
