@@ -78,13 +78,22 @@ async def node(info: Info, type_name: str, pk: int | None) -> Any:
     return None if pk is None else await by_ref(info, type_name, encode(type_name, pk), None)
 
 
-async def _memo_settlement(info: Info, input: Any, *, unapply: bool) -> p.CreditMemoSettlementPayload:
-    c = ctx(info)
-    data = settle_input(info, CREDIT_MEMO, input.credit_memo_id, input)
+# source kind -> (GraphQL type, the input field naming the source, the payload field)
+SOURCES = {
+    CREDIT_MEMO: ("CreditMemo", "credit_memo_id", "credit_memo"),
+    PAYMENT: ("Payment", "payment_id", "payment"),
+}
 
-    async def answer(o: Outcome) -> p.CreditMemoSettlementPayload:
-        return p.CreditMemoSettlementPayload(
-            credit_memo=await node(info, "CreditMemo", o.source_id),
+
+async def _settle(info: Info, input: Any, payload: type[P], kind: str, *, unapply: bool) -> P:
+    """Apply or unapply a credit memo or a payment: the same service, the payload of its kind."""
+    c = ctx(info)
+    type_name, input_field, payload_field = SOURCES[kind]
+    data = settle_input(info, kind, getattr(input, input_field), input)
+
+    async def answer(o: Outcome) -> P:
+        return payload(
+            **{payload_field: await node(info, type_name, o.source_id)},
             application=await node(info, "Application", o.application_id),
             applied_rule=rule(o),
             warnings=warnings(o),
@@ -94,46 +103,24 @@ async def _memo_settlement(info: Info, input: Any, *, unapply: bool) -> p.Credit
         info,
         lambda: svc.settle(c.db, c.settings, data, unapply=unapply, actor=actor(info)),
         answer,
-        lambda errors: p.CreditMemoSettlementPayload(user_errors=errors),
+        lambda errors: payload(user_errors=errors),
     )
 
 
 async def apply_credit_memo(info: Info, input: i.ApplyCreditMemoInput) -> p.CreditMemoSettlementPayload:
-    return await _memo_settlement(info, input, unapply=False)
+    return await _settle(info, input, p.CreditMemoSettlementPayload, CREDIT_MEMO, unapply=False)
 
 
 async def unapply_credit_memo(info: Info, input: i.UnapplyCreditMemoInput) -> p.CreditMemoSettlementPayload:
-    return await _memo_settlement(info, input, unapply=True)
-
-
-async def _payment_settlement(
-    info: Info, input: i.ApplyPaymentInput, *, unapply: bool
-) -> p.PaymentSettlementPayload:
-    c = ctx(info)
-    data = settle_input(info, PAYMENT, input.payment_id, input)
-
-    async def answer(o: Outcome) -> p.PaymentSettlementPayload:
-        return p.PaymentSettlementPayload(
-            payment=await node(info, "Payment", o.source_id),
-            application=await node(info, "Application", o.application_id),
-            applied_rule=rule(o),
-            warnings=warnings(o),
-        )
-
-    return await run(
-        info,
-        lambda: svc.settle(c.db, c.settings, data, unapply=unapply, actor=actor(info)),
-        answer,
-        lambda errors: p.PaymentSettlementPayload(user_errors=errors),
-    )
+    return await _settle(info, input, p.CreditMemoSettlementPayload, CREDIT_MEMO, unapply=True)
 
 
 async def apply_payment(info: Info, input: i.ApplyPaymentInput) -> p.PaymentSettlementPayload:
-    return await _payment_settlement(info, input, unapply=False)
+    return await _settle(info, input, p.PaymentSettlementPayload, PAYMENT, unapply=False)
 
 
 async def unapply_payment(info: Info, input: i.ApplyPaymentInput) -> p.PaymentSettlementPayload:
-    return await _payment_settlement(info, input, unapply=True)
+    return await _settle(info, input, p.PaymentSettlementPayload, PAYMENT, unapply=True)
 
 
 async def _mirror(info: Info, input: Any, payload: type[P], *, write_off: bool) -> P:
