@@ -6,6 +6,7 @@ reaches every instance."""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -23,12 +24,14 @@ def job_channel(job_id: int) -> str:
     return f"settlement:job:{job_id}"
 
 
-class Bus:
-    async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        raise NotImplementedError
+class Bus(abc.ABC):
+    @abc.abstractmethod
+    async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
 
-    def listen(self, channel: str) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[dict[str, Any]]]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def listen(
+        self, channel: str
+    ) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[dict[str, Any]]]: ...
 
     async def close(self) -> None:
         return None
