@@ -90,23 +90,6 @@ async def open_memo_item_count(conn: AsyncConnection, memo_id: int) -> int:
     return int((await conn.execute(stmt)).scalar_one())
 
 
-async def applied_part_counts(conn: AsyncConnection, kind: str, source_id: int) -> tuple[int, int, int]:
-    """(targets with something applied, item parts with an amount, distinct memo items in them)."""
-    p, ip = s.part_t, s.item_part_t
-    owner = p.c.credit_memo_id if kind == CREDIT_MEMO else p.c.payment_id
-    targets = await conn.scalar(
-        select(func.count()).where(owner == source_id, p.c.target_id.is_not(None), p.c.amount > 0)
-    )
-    parts, items = (
-        await conn.execute(
-            select(func.count(), func.count(ip.c.credit_memo_item_id.distinct()))
-            .select_from(ip.join(p, p.c.id == ip.c.part_id))
-            .where(owner == source_id, ip.c.amount > 0)
-        )
-    ).one()
-    return int(targets or 0), int(parts), int(items)
-
-
 async def load_source(conn: AsyncConnection, kind: str, row: Row[Any]) -> Source:
     items: tuple[SourceItem, ...] = ()
     if kind == CREDIT_MEMO:

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from strawberry.types import Info
 
-from gateway.ids import encode, ref
+from gateway.ids import ref
 from gateway.services.documents import Actor
 from gateway.settlement.documents import CreditRequest, NewItem
 from gateway.settlement.errors import Rejected, RuleViolation
@@ -60,7 +60,3 @@ def credit_requests(info: Info, items: list[Any]) -> list[CreditRequest]:
 
 def account_ref(raw: str) -> Any:
     return ref(raw, "Account")
-
-
-def deleted_id(pk: int) -> str:
-    return encode("CreditMemo", pk)

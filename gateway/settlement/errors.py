@@ -44,7 +44,6 @@ class Code(StrEnum):
     NO_ITEMS = "NO_ITEMS"
     ITEM_EXCEEDS_CREDITABLE = "ITEM_EXCEEDS_CREDITABLE"
     DUPLICATE_NUMBER = "DUPLICATE_NUMBER"
-    NOT_AVAILABLE = "NOT_AVAILABLE"
 
 
 class Limit(StrEnum):
@@ -169,10 +168,6 @@ class ItemExceedsCreditable(RuleViolation):
 
 class DuplicateNumber(RuleViolation):
     code = Code.DUPLICATE_NUMBER
-
-
-class NotAvailable(RuleViolation):
-    code = Code.NOT_AVAILABLE
 
 
 class AmountExceedsUnapplied(RuleViolation):
