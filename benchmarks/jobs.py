@@ -29,25 +29,44 @@ async def build(db: Database, invoices: int = INVOICES) -> int:
 
     acct = ref(encode("Account", await docs.create_account(db, name="Large job", currency="USD")), "Account")
     pks = [
-        await docs.create_receivable(db, kind="INVOICE", account=acct, doc_date=DAY, due_date=None,
-                                     items=items(ITEMS, "1.00"), post=True)
+        await docs.create_receivable(
+            db,
+            kind="INVOICE",
+            account=acct,
+            doc_date=DAY,
+            due_date=None,
+            items=items(ITEMS, "1.00"),
+            post=True,
+        )
         for _ in range(invoices)
     ]
     # 500 charges of 597.00 with a 1.00 tax each: 299,000.00, exactly what 299 invoices of 1,000.00 need
-    memo = await docs.create_credit_memo(db, account=acct, memo_date=DAY,
-                                         items=items(ITEMS, f"{invoices * 2 - 1}.00"), post=True)
+    memo = await docs.create_credit_memo(
+        db, account=acct, memo_date=DAY, items=items(ITEMS, f"{invoices * 2 - 1}.00"), post=True
+    )
     data = st.SettleInput(
-        "CREDIT_MEMO", ref(encode("CreditMemo", memo), "CreditMemo"),
-        tuple(st.TargetInput("INVOICE", ref(encode("Invoice", pk), "Invoice"), "1000.00", None, ("invoices", str(n)))
-              for n, pk in enumerate(pks)),
-        DAY, "FIFO",
+        "CREDIT_MEMO",
+        ref(encode("CreditMemo", memo), "CreditMemo"),
+        tuple(
+            st.TargetInput(
+                "INVOICE", ref(encode("Invoice", pk), "Invoice"), "1000.00", None, ("invoices", str(n))
+            )
+            for n, pk in enumerate(pks)
+        ),
+        DAY,
+        "FIFO",
     )
     return await jobs.submit(db, db.settings, data, unapply=False)
 
 
 def run_worker_once(url: str) -> tuple[float, float, str]:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.jobs", url], capture_output=True, text=True, check=True,
-                         env={**os.environ, "GATEWAY_LOG_LEVEL": "WARNING"})
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.jobs", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "GATEWAY_LOG_LEVEL": "WARNING"},
+    )
     wall, peak, status = out.stdout.strip().splitlines()[-1].split()
     return float(wall), float(peak), status
 
@@ -71,8 +90,10 @@ async def _work(url: str) -> tuple[float, float, str]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    print(f"jobs benchmark: a {ITEMS:,}-item memo applied to {INVOICES} invoices of {ITEMS:,} items "
-          f"({ITEMS * (INVOICES + 1):,} items) by one worker process")
+    print(
+        f"jobs benchmark: a {ITEMS:,}-item memo applied to {INVOICES} invoices of {ITEMS:,} items "
+        f"({ITEMS * (INVOICES + 1):,} items) by one worker process"
+    )
     for pg in [None] + ([args.database_url] if args.database_url else []):
         async with database(pg) as url:
             db = Database(Settings(database_url=url))

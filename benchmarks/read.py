@@ -134,7 +134,10 @@ async def run(args: argparse.Namespace) -> None:
             fields = _count_fields(graphql_body)
             t_floor = await median_ms(lambda db=db: floor(db), args.runs)
             t_proc = await median_ms(in_process, args.runs)
-            async with server(url) as base, httpx.AsyncClient(base_url=base, timeout=60, headers=base.headers) as client:
+            async with (
+                server(url) as base,
+                httpx.AsyncClient(base_url=base, timeout=60, headers=base.headers) as client,
+            ):
 
                 async def over_http() -> None:
                     r = await client.post("/graphql", json={"query": QUERY})

@@ -48,14 +48,19 @@ async def rate(base: Base, variables: dict[str, str], clients: int) -> float:
 
 async def single_item_setup(db: Database) -> dict[str, str]:
     acct = ref(encode("Account", await svc.create_account(db, name="Bench", currency="USD")), "Account")
-    inv = await svc.create_receivable(db, kind="INVOICE", account=acct, doc_date=DAY, due_date=None,
-                                      items=items(1, "900000.00"), post=True)
-    memo = await svc.create_credit_memo(db, account=acct, memo_date=DAY, items=items(1, "900000.00"), post=True)
+    inv = await svc.create_receivable(
+        db, kind="INVOICE", account=acct, doc_date=DAY, due_date=None, items=items(1, "900000.00"), post=True
+    )
+    memo = await svc.create_credit_memo(
+        db, account=acct, memo_date=DAY, items=items(1, "900000.00"), post=True
+    )
     return {"m": encode("CreditMemo", memo), "i": encode("Invoice", inv)}
 
 
 async def run(args: argparse.Namespace) -> None:
-    print(f"settlement benchmark: single-item applies for {SECONDS:.0f} s per line, then one apply at TOTAL_ITEMS")
+    print(
+        f"settlement benchmark: single-item applies for {SECONDS:.0f} s per line, then one apply at TOTAL_ITEMS"
+    )
     for pg in [None] + ([args.database_url] if args.database_url else []):
         async with database(pg) as url:
             db = Database(Settings(database_url=url))
@@ -68,12 +73,19 @@ async def run(args: argparse.Namespace) -> None:
             print(f"\n{label(url)}")
             print(f"  single-item applies, 1 client      {one:8.1f} /s")
             print(f"  single-item applies, 16 clients    {sixteen:8.1f} /s")
-            print(f"  apply at TOTAL_ITEMS (15,000)      {wall:8.2f} s wall, {peak:6.1f} MiB peak Python allocation")
+            print(
+                f"  apply at TOTAL_ITEMS (15,000)      {wall:8.2f} s wall, {peak:6.1f} MiB peak Python allocation"
+            )
 
 
 def _limit_apply_in_a_process(url: str) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.settlement", url], capture_output=True, text=True,
-                         check=True, env={**os.environ})
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.settlement", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ},
+    )
     wall, peak = out.stdout.strip().splitlines()[-1].split()
     return float(wall), float(peak)
 
@@ -83,17 +95,30 @@ async def _limit_apply(url: str) -> tuple[float, float]:
     db = Database(Settings(database_url=url))
     acct = ref(encode("Account", await svc.create_account(db, name="Limit", currency="USD")), "Account")
     invoices = [
-        await svc.create_receivable(db, kind="INVOICE", account=acct, doc_date=DAY, due_date=None,
-                                    items=items(1000, "1.00"), post=True)
+        await svc.create_receivable(
+            db,
+            kind="INVOICE",
+            account=acct,
+            doc_date=DAY,
+            due_date=None,
+            items=items(1000, "1.00"),
+            post=True,
+        )
         for _ in range(14)
     ]
-    memo = await svc.create_credit_memo(db, account=acct, memo_date=DAY, items=items(1000, "20.00"), post=True)
+    memo = await svc.create_credit_memo(
+        db, account=acct, memo_date=DAY, items=items(1000, "20.00"), post=True
+    )
     # each invoice: 500 charges of 1.00 + 500 taxes of 1.00 = 1,000.00; the memo has 10,500.00
     targets = tuple(
-        st.TargetInput("INVOICE", ref(encode("Invoice", pk), "Invoice"), Decimal("700.00"), None, ("invoices", str(n)))
+        st.TargetInput(
+            "INVOICE", ref(encode("Invoice", pk), "Invoice"), Decimal("700.00"), None, ("invoices", str(n))
+        )
         for n, pk in enumerate(invoices)
     )
-    data = st.SettleInput("CREDIT_MEMO", ref(encode("CreditMemo", memo), "CreditMemo"), targets, DAY, "PRORATION")
+    data = st.SettleInput(
+        "CREDIT_MEMO", ref(encode("CreditMemo", memo), "CreditMemo"), targets, DAY, "PRORATION"
+    )
     start = time.perf_counter()
     await st.settle(db, db.settings, data, unapply=False)
     wall = time.perf_counter() - start

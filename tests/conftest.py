@@ -190,7 +190,8 @@ async def http(db: Database, settings: Settings, admin_token: str) -> AsyncItera
     """The real app over HTTP, with an admin token unless a test sends another Authorization."""
     app = create_app(settings, db=db)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://gateway",
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://gateway",
         headers={"Authorization": f"Bearer {admin_token}"},
     ) as client:
         yield client

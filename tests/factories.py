@@ -79,10 +79,19 @@ async def payment(db: Database, account_pk: int, amount: str, day: date = DAY) -
 
 
 async def settle(
-    db: Database, settings, source_pk: int, targets: list[tuple[int, str]], *, unapply: bool = False,  # type: ignore[no-untyped-def]
-    rule: str | None = None, kind: str = "CREDIT_MEMO", debit_memos: list[tuple[int, str]] = (),  # type: ignore[assignment]
-    items: dict[int, list[tuple[int, str, int | None]]] | None = None, key: str | None = None,
-    effective_date: date | None = None, everything: bool = False,
+    db: Database,
+    settings,
+    source_pk: int,
+    targets: list[tuple[int, str]],
+    *,
+    unapply: bool = False,  # type: ignore[no-untyped-def]
+    rule: str | None = None,
+    kind: str = "CREDIT_MEMO",
+    debit_memos: list[tuple[int, str]] = (),  # type: ignore[assignment]
+    items: dict[int, list[tuple[int, str, int | None]]] | None = None,
+    key: str | None = None,
+    effective_date: date | None = None,
+    everything: bool = False,
 ):
     """Apply (or unapply) ``source_pk`` to invoices ``[(pk, amount)]`` and debit memos."""
     from gateway.services import settlement as st
@@ -91,17 +100,26 @@ async def settle(
         given = None
         if items and pk in items:
             given = tuple(
-                st.ItemInput(encode("InvoiceItem" if kind_ == "INVOICE" else "DebitMemoItem", t), a,
-                             None if src is None else encode("CreditMemoItem", src))
+                st.ItemInput(
+                    encode("InvoiceItem" if kind_ == "INVOICE" else "DebitMemoItem", t),
+                    a,
+                    None if src is None else encode("CreditMemoItem", src),
+                )
                 for t, a, src in items[pk]
             )
         type_name = "Invoice" if kind_ == "INVOICE" else "DebitMemo"
         return st.TargetInput(kind_, ref(encode(type_name, pk), type_name), amount, given, (name, str(n)))
 
-    wanted = () if everything else tuple(
-        [target("INVOICE", "invoices", n, pk, a) for n, (pk, a) in enumerate(targets)]
-        + [target("DEBIT_MEMO", "debitMemos", n, pk, a) for n, (pk, a) in enumerate(debit_memos)]
+    wanted = (
+        ()
+        if everything
+        else tuple(
+            [target("INVOICE", "invoices", n, pk, a) for n, (pk, a) in enumerate(targets)]
+            + [target("DEBIT_MEMO", "debitMemos", n, pk, a) for n, (pk, a) in enumerate(debit_memos)]
+        )
     )
     type_name = "CreditMemo" if kind == "CREDIT_MEMO" else "Payment"
-    data = st.SettleInput(kind, ref(encode(type_name, source_pk), type_name), wanted, effective_date or DAY, rule, key)
+    data = st.SettleInput(
+        kind, ref(encode(type_name, source_pk), type_name), wanted, effective_date or DAY, rule, key
+    )
     return await st.settle(db, settings, data, unapply=unapply)

@@ -28,9 +28,10 @@ async def assert_invariants(db: Database) -> None:
 
     # 1. amount = applied + unapplied + refund, each ≥ 0 (memos, memo items, payments)
     for m in [*memos, *memo_items]:
-        if m.amount != m.applied_amount + m.unapplied_amount + m.refund_amount or min(
-            m.applied_amount, m.unapplied_amount, m.refund_amount
-        ) < 0:
+        if (
+            m.amount != m.applied_amount + m.unapplied_amount + m.refund_amount
+            or min(m.applied_amount, m.unapplied_amount, m.refund_amount) < 0
+        ):
             problems.append(f"1: {m}")
     for p in payments:
         if p.amount != p.applied_amount + p.unapplied_amount or min(p.applied_amount, p.unapplied_amount) < 0:
@@ -54,13 +55,18 @@ async def assert_invariants(db: Database) -> None:
     for r in receivables:
         if not 0 <= r.balance <= r.amount or r.amount - r.balance != applied_to[r.id]:
             problems.append(f"2: {r.number} amount {r.amount} balance {r.balance} parts {applied_to[r.id]}")
-        if r.credit_memo_amount != memo_applied_to[r.id] or r.credit_memo_amount + r.payment_amount != applied_to[r.id]:
+        if (
+            r.credit_memo_amount != memo_applied_to[r.id]
+            or r.credit_memo_amount + r.payment_amount != applied_to[r.id]
+        ):
             problems.append(f"2: {r.number} credit {r.credit_memo_amount} payment {r.payment_amount}")
     item_sums: dict[int, int] = defaultdict(int)
     for i in items:
         item_sums[i.receivable_id] += i.amount
         if not 0 <= i.balance <= i.amount or i.amount - i.balance != applied_to_item[i.id]:
-            problems.append(f"2: item {i.id} amount {i.amount} balance {i.balance} parts {applied_to_item[i.id]}")
+            problems.append(
+                f"2: item {i.id} amount {i.amount} balance {i.balance} parts {applied_to_item[i.id]}"
+            )
     for r in receivables:
         if item_sums[r.id] != r.amount:
             problems.append(f"document amount is not the sum of its items: {r.number}")
@@ -86,7 +92,9 @@ async def assert_invariants(db: Database) -> None:
             problems.append(f"3: {p.number} parts {sums[('payment', p.id)]} != {p.amount}")
     for mi in memo_items:
         if mi.applied_amount != by_memo_item[mi.id]:
-            problems.append(f"3: memo item {mi.id} applied {mi.applied_amount} item parts {by_memo_item[mi.id]}")
+            problems.append(
+                f"3: memo item {mi.id} applied {mi.applied_amount} item parts {by_memo_item[mi.id]}"
+            )
 
     # 4. money is conserved: credit applied = receivables reduced
     applied = sum(m.applied_amount for m in memos) + sum(p.applied_amount for p in payments)
@@ -107,6 +115,8 @@ async def balances(db: Database) -> dict[str, Any]:
             ("item", s.receivable_item_t, ("balance",)),
             ("payment", s.payment_t, ("applied_amount", "unapplied_amount")),
         ):
-            rows = (await conn.execute(select(table.c.id, *(table.c[c] for c in cols)).order_by(table.c.id))).all()
+            rows = (
+                await conn.execute(select(table.c.id, *(table.c[c] for c in cols)).order_by(table.c.id))
+            ).all()
             out[name] = [tuple(r) for r in rows]
         return out

@@ -90,16 +90,29 @@ class Settlement(RuleBasedStateMachine):
             acct = self.run(f.account(self.db, currency))
             self.accounts.append((acct, currency))
             amount = str(self.money(n, 2_000))
-            self.invoices.append((self.run(f.invoice(self.db, acct, f.item(amount, tax=str(self.money(n, 200))),
-                                                     f.item(amount))), n))
+            self.invoices.append(
+                (
+                    self.run(
+                        f.invoice(self.db, acct, f.item(amount, tax=str(self.money(n, 200))), f.item(amount))
+                    ),
+                    n,
+                )
+            )
             self.memos.append((self.run(f.credit_memo(self.db, acct, f.item(amount), f.item(amount))), n))
             self.payments.append((self.run(f.payment(self.db, acct, amount)), n))
 
-    @rule(account=st.integers(0, 1), amounts=st.lists(st.tuples(minor, st.booleans()), min_size=1, max_size=4),
-          post=mostly)
+    @rule(
+        account=st.integers(0, 1),
+        amounts=st.lists(st.tuples(minor, st.booleans()), min_size=1, max_size=4),
+        post=mostly,
+    )
     def create_invoice(self, account: int, amounts: list[tuple[int, bool]], post: bool) -> None:
-        items = [f.item(str(self.money(account, a)), tax=str(self.money(account, max(1, a // 10))) if taxed else None)
-                 for a, taxed in amounts]
+        items = [
+            f.item(
+                str(self.money(account, a)), tax=str(self.money(account, max(1, a // 10))) if taxed else None
+            )
+            for a, taxed in amounts
+        ]
         pk = self.run(f.invoice(self.db, self.accounts[account][0], *items, post=post))
         self.invoices.append((pk, account))
 
@@ -118,7 +131,11 @@ class Settlement(RuleBasedStateMachine):
     @rule(data=st.data(), action=st.sampled_from(["post", "unpost", "cancel"]))
     def lifecycle(self, data: st.DataObject, action: str) -> None:
         pk, _ = data.draw(st.sampled_from(self.memos))
-        self.attempt(docs.transition_credit_memo(self.db, ref=ref(encode("CreditMemo", pk), "CreditMemo"), action=action))
+        self.attempt(
+            docs.transition_credit_memo(
+                self.db, ref=ref(encode("CreditMemo", pk), "CreditMemo"), action=action
+            )
+        )
 
     def open_amount(self, table: str, pk: int) -> int:
         async def read() -> int:
@@ -135,7 +152,12 @@ class Settlement(RuleBasedStateMachine):
         return self.run(read())
 
     def amount_for(self, source: str, source_pk: int, invoices: list[int], pct: int, count: int = 1) -> int:
-        room = min([self.open_amount(source, source_pk) // count, *(self.open_amount("receivable", i) for i in invoices)])
+        room = min(
+            [
+                self.open_amount(source, source_pk) // count,
+                *(self.open_amount("receivable", i) for i in invoices),
+            ]
+        )
         return max(1, room * pct // 100)
 
     def same_account(self, data: st.DataObject, acct: int, k: int = 1) -> list[int]:
@@ -148,18 +170,29 @@ class Settlement(RuleBasedStateMachine):
         memo, acct = data.draw(st.sampled_from(self.memos))
         targets = self.same_account(data, acct, 2)
         amount = self.amount_for("memo", memo, targets, pct, len(targets))
-        self.attempt(f.settle(self.db, self.settings, memo, [(pk, str(self.money(acct, amount))) for pk in targets],
-                              rule=rule_))
+        self.attempt(
+            f.settle(
+                self.db,
+                self.settings,
+                memo,
+                [(pk, str(self.money(acct, amount))) for pk in targets],
+                rule=rule_,
+            )
+        )
 
     @precondition(lambda self: self.memos and self.invoices)
     @rule(data=st.data(), pct=st.integers(1, 100), rule_=rules)
     def apply_within_what_is_open(self, data: st.DataObject, pct: int, rule_: str | None) -> None:
         posted = [m for m in self.memos if self.open_amount("memo", m[0]) > 0] or self.memos
         memo, acct = data.draw(st.sampled_from(posted))
-        open_invoices = [pk for pk, a in self.invoices if a == acct and self.open_amount("receivable", pk) > 0]
+        open_invoices = [
+            pk for pk, a in self.invoices if a == acct and self.open_amount("receivable", pk) > 0
+        ]
         inv = data.draw(st.sampled_from(open_invoices)) if open_invoices else self.same_account(data, acct)[0]
         amount = self.amount_for("memo", memo, [inv], pct)
-        self.attempt(f.settle(self.db, self.settings, memo, [(inv, str(self.money(acct, amount)))], rule=rule_))
+        self.attempt(
+            f.settle(self.db, self.settings, memo, [(inv, str(self.money(acct, amount)))], rule=rule_)
+        )
 
     def applied_amount(self, memo: int) -> int:
         async def read() -> int:
@@ -168,13 +201,19 @@ class Settlement(RuleBasedStateMachine):
             from gateway import store as s
 
             async with self.db.connect() as conn:
-                return int(await conn.scalar(select(s.credit_memo_t.c.applied_amount).where(s.credit_memo_t.c.id == memo)))
+                return int(
+                    await conn.scalar(
+                        select(s.credit_memo_t.c.applied_amount).where(s.credit_memo_t.c.id == memo)
+                    )
+                )
 
         return self.run(read())
 
     @precondition(lambda self: self.memos and self.invoices)
     @rule(data=st.data(), pct=share, rule_=rules, back_rule=rules)
-    def apply_then_unapply_restores(self, data: st.DataObject, pct: int, rule_: str | None, back_rule: str | None) -> None:
+    def apply_then_unapply_restores(
+        self, data: st.DataObject, pct: int, rule_: str | None, back_rule: str | None
+    ) -> None:
         """Invariant 5: unapplying what was applied restores every balance exactly. (An amount
         unapplied after several applies is spread back over all of them, so the memo starts with
         nothing applied here.)"""
@@ -197,21 +236,37 @@ class Settlement(RuleBasedStateMachine):
             self.attempt(f.settle(self.db, self.settings, memo, [], unapply=True, everything=True))
         else:
             inv, _ = data.draw(st.sampled_from(self.invoices))
-            self.attempt(f.settle(self.db, self.settings, memo, [(inv, str(self.money(acct, amount)))], unapply=True))
+            self.attempt(
+                f.settle(self.db, self.settings, memo, [(inv, str(self.money(acct, amount)))], unapply=True)
+            )
 
     @precondition(lambda self: self.memos)
     @rule(data=st.data(), write_off=st.booleans())
     def reverse_or_write_off(self, data: st.DataObject, write_off: bool) -> None:
         memo, _ = data.draw(st.sampled_from(self.memos))
-        self.attempt(svc.reverse_or_write_off(self.db, self.settings, memo=ref(encode("CreditMemo", memo), "CreditMemo"),
-                                              write_off=write_off, memo_date=None))
+        self.attempt(
+            svc.reverse_or_write_off(
+                self.db,
+                self.settings,
+                memo=ref(encode("CreditMemo", memo), "CreditMemo"),
+                write_off=write_off,
+                memo_date=None,
+            )
+        )
 
     @precondition(lambda self: self.memos)
     @rule(data=st.data(), amount=minor)
     def refund(self, data: st.DataObject, amount: int) -> None:
         memo, acct = data.draw(st.sampled_from(self.memos))
-        self.attempt(svc.refund(self.db, self.settings, memo=ref(encode("CreditMemo", memo), "CreditMemo"),
-                                amount=self.money(acct, amount), refund_date=None))
+        self.attempt(
+            svc.refund(
+                self.db,
+                self.settings,
+                memo=ref(encode("CreditMemo", memo), "CreditMemo"),
+                amount=self.money(acct, amount),
+                refund_date=None,
+            )
+        )
 
     @precondition(lambda self: self.payments and self.invoices)
     @rule(data=st.data(), pct=share, unapply=st.booleans())
@@ -219,10 +274,14 @@ class Settlement(RuleBasedStateMachine):
         pay, acct = data.draw(st.sampled_from(self.payments))
         (inv,) = self.same_account(data, acct)
         if unapply:
-            self.attempt(f.settle(self.db, self.settings, pay, [], kind="PAYMENT", unapply=True, everything=True))
+            self.attempt(
+                f.settle(self.db, self.settings, pay, [], kind="PAYMENT", unapply=True, everything=True)
+            )
             return
         amount = self.amount_for("payment", pay, [inv], pct)
-        self.attempt(f.settle(self.db, self.settings, pay, [(inv, str(self.money(acct, amount)))], kind="PAYMENT"))
+        self.attempt(
+            f.settle(self.db, self.settings, pay, [(inv, str(self.money(acct, amount)))], kind="PAYMENT")
+        )
 
     @invariant()
     def spec_invariants_hold(self) -> None:
@@ -232,7 +291,9 @@ class Settlement(RuleBasedStateMachine):
 
 # max_examples comes from the profile loaded in conftest: 200 in CI, 50 on a developer's machine.
 Settlement.TestCase.settings = settings(
-    settings(), stateful_step_count=12,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], deadline=None,
+    settings(),
+    stateful_step_count=12,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    deadline=None,
 )
 TestSettlementProperties = Settlement.TestCase

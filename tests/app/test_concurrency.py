@@ -32,7 +32,9 @@ def outcome(body: dict) -> str:  # type: ignore[type-arg]
     return "ok" if payload["application"] else payload["userErrors"][0]["code"]
 
 
-async def test_fifty_concurrent_applies_of_one_dollar_at_ten_dollars(http: httpx.AsyncClient, db: Database) -> None:
+async def test_fifty_concurrent_applies_of_one_dollar_at_ten_dollars(
+    http: httpx.AsyncClient, db: Database
+) -> None:
     variables = await ten_dollar_memo(db)
     responses = await asyncio.gather(
         *(http.post("/graphql", json={"query": APPLY, "variables": variables}) for _ in range(50))
@@ -53,9 +55,11 @@ async def test_two_server_processes_sharing_the_database(settings: Settings, db:
         httpx.AsyncClient(timeout=120, headers=one.headers) as client,
     ):
         responses = await asyncio.gather(
-            *(client.post(f"{base}/graphql", json={"query": APPLY, "variables": variables}) for base in [one, two] * 25)
+            *(
+                client.post(f"{base}/graphql", json={"query": APPLY, "variables": variables})
+                for base in [one, two] * 25
+            )
         )
     counts = Counter(outcome(r.json()) for r in responses)
     assert counts == {"ok": 10, "AMOUNT_EXCEEDS_UNAPPLIED": 40}
     await assert_invariants(db)
-

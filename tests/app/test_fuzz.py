@@ -28,14 +28,29 @@ from tests.invariants import assert_invariants
 EXAMPLES = 500 if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else 100
 SDL = str(build_schema())
 EXPECTED_CODES = {
-    "INVALID_VALUE", "NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED", "QUERY_TOO_DEEP", "TOO_MANY_ALIASES",
-    "TOO_MANY_TOKENS", "QUERY_TOO_COSTLY", "THROTTLED", "GRAPHQL_VALIDATION_FAILED", None,
+    "INVALID_VALUE",
+    "NOT_FOUND",
+    "PERMISSION_DENIED",
+    "UNAUTHENTICATED",
+    "QUERY_TOO_DEEP",
+    "TOO_MANY_ALIASES",
+    "TOO_MANY_TOKENS",
+    "QUERY_TOO_COSTLY",
+    "THROTTLED",
+    "GRAPHQL_VALIDATION_FAILED",
+    None,
 }
 SCALARS = {
-    "Decimal": st.sampled_from(["1.00", "0.01", "10", "-5", "0", "abc", "1e3", "1.001", "99999999999999999999"]).map(nodes.String),
-    "Date": st.one_of(st.dates(date(2025, 1, 1), date(2027, 1, 1)).map(lambda d: d.isoformat()), st.just("nope")).map(nodes.String),
+    "Decimal": st.sampled_from(
+        ["1.00", "0.01", "10", "-5", "0", "abc", "1e3", "1.001", "99999999999999999999"]
+    ).map(nodes.String),
+    "Date": st.one_of(
+        st.dates(date(2025, 1, 1), date(2027, 1, 1)).map(lambda d: d.isoformat()), st.just("nope")
+    ).map(nodes.String),
     "DateTime": st.just(nodes.String("2026-01-01T00:00:00+00:00")),
-    "ID": st.sampled_from(["A00000001", "CM00000001", "INV00000001", "Q3JlZGl0TWVtbzox", "SW52b2ljZTox", "x"]).map(nodes.String),
+    "ID": st.sampled_from(
+        ["A00000001", "CM00000001", "INV00000001", "Q3JlZGl0TWVtbzox", "SW52b2ljZTox", "x"]
+    ).map(nodes.String),
 }
 
 
@@ -49,12 +64,19 @@ class World:
         self.dir = Path(tempfile.mkdtemp())
         url = f"sqlite+aiosqlite:///{self.dir / 'fuzz.db'}"
         upgrade(Settings(database_url=url))
-        self.settings = Settings(database_url=url, workers=0, rate_limit_per_second=1e6, rate_limit_burst=10**6)
+        self.settings = Settings(
+            database_url=url, workers=0, rate_limit_per_second=1e6, rate_limit_burst=10**6
+        )
         self.db = Database(self.settings)
-        self.loop.run_until_complete(seed(self.db, SeedSpec(accounts=2, invoices_per_account=2, items_per_document=3), self.settings))
+        self.loop.run_until_complete(
+            seed(self.db, SeedSpec(accounts=2, invoices_per_account=2, items_per_document=3), self.settings)
+        )
         token = self.loop.run_until_complete(auth.create_token(self.db, name="fuzzer", permissions=["admin"]))
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(self.settings, db=self.db)),
-                                        base_url="http://fuzz", headers={"Authorization": f"Bearer {token}"})
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(self.settings, db=self.db)),
+            base_url="http://fuzz",
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
     def send(self, query: str) -> tuple[int, Any]:
         r = self.loop.run_until_complete(self.client.post("/graphql", json={"query": query}))
@@ -81,8 +103,16 @@ def fuzz(strategy: Any) -> None:
     world = World()
     try:
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=[
+                HealthCheck.too_slow,
+                HealthCheck.filter_too_much,
+                HealthCheck.data_too_large,
+            ],
+        )
         @given(query=strategy)
         def one(query: str) -> None:
             check(*world.send(query))
@@ -93,7 +123,11 @@ def fuzz(strategy: Any) -> None:
 
 
 def test_fuzzed_queries() -> None:
-    fuzz(from_schema(SDL, custom_scalars=SCALARS, allow_x00=False, allow_null=True).filter(lambda q: "subscription" not in q[:13]))
+    fuzz(
+        from_schema(SDL, custom_scalars=SCALARS, allow_x00=False, allow_null=True).filter(
+            lambda q: "subscription" not in q[:13]
+        )
+    )
 
 
 def test_fuzzed_mutations() -> None:

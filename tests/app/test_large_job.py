@@ -24,7 +24,9 @@ async def test_a_300000_item_job_completes_with_progress(db: Database, settings:
         steps = [queue.get_nowait() for _ in range(queue.qsize())]
     async with db.connect() as conn:
         job = (await conn.execute(select(s.job_t).where(s.job_t.c.id == job_id))).one()
-        applied = await conn.scalar(select(s.credit_memo_t.c.applied_amount).where(s.credit_memo_t.c.id == job.credit_memo_id))
+        applied = await conn.scalar(
+            select(s.credit_memo_t.c.applied_amount).where(s.credit_memo_t.c.id == job.credit_memo_id)
+        )
     assert (job.status, job.processed_items, applied) == ("COMPLETED", 300_000, 299_000_00)
     processed = [m["processed"] for m in steps if "processed" in m]
     assert processed == sorted(processed) and processed[-1] == 300_000

@@ -42,7 +42,9 @@ async def test_graphiql_page_and_health_need_no_token(http: httpx.AsyncClient) -
     page = await http.get("/graphql", headers={"Accept": "text/html", "Authorization": ""})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     assert (await http.get("/healthz", headers={"Authorization": ""})).status_code == 200
-    by_get = await http.get("/graphql", params={"query": Q}, headers={"Accept": "text/html", "Authorization": ""})
+    by_get = await http.get(
+        "/graphql", params={"query": Q}, headers={"Accept": "text/html", "Authorization": ""}
+    )
     assert by_get.status_code == 401
 
 
@@ -59,40 +61,106 @@ async def test_a_websocket_without_a_valid_token_is_refused(settings: Settings, 
 
     async with server(settings.database_url, GATEWAY_WORKERS="0") as base:
         async with connect(base.replace("http", "ws") + "/graphql", subprotocols=[protocol]) as ws:  # type: ignore[list-item]
-            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer wrong"}}))
+            await ws.send(
+                json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer wrong"}})
+            )
             try:
                 reply = json.loads(await ws.recv())
                 assert reply["type"] == "connection_error"
             except Exception as closed:  # graphql-transport-ws closes with 4403 Forbidden
                 assert "4403" in str(closed)
         async with connect(base.replace("http", "ws") + "/graphql", subprotocols=[protocol]) as ws:  # type: ignore[list-item]
-            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {base.token}"}}))
+            await ws.send(
+                json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {base.token}"}})
+            )
             assert json.loads(await ws.recv())["type"] == "connection_ack"
 
 
 MUTATIONS: list[tuple[str, str, str]] = [
-    ("createAccount", "document.manage", 'createAccount(input: {name: "x", currency: "USD"}) { userErrors { code category } }'),
-    ("createInvoice", "document.manage", 'createInvoice(input: {accountId: $a, items: [{amount: "1.00"}]}) { userErrors { code category } }'),
-    ("createDebitMemo", "document.manage", 'createDebitMemo(input: {accountId: $a, items: [{amount: "1.00"}]}) { userErrors { code category } }'),
-    ("createCreditMemo", "document.manage", 'createCreditMemo(input: {accountId: $a, items: [{amount: "1.00"}]}) { userErrors { code category } }'),
-    ("createCreditMemoFromInvoice", "document.manage", 'createCreditMemoFromInvoice(input: {invoiceId: $i, items: [{invoiceItemId: $ii, amount: "1.00"}]}) { userErrors { code category } }'),
-    ("createPayment", "document.manage", 'createPayment(input: {accountId: $a, amount: "1.00"}) { userErrors { code category } }'),
+    (
+        "createAccount",
+        "document.manage",
+        'createAccount(input: {name: "x", currency: "USD"}) { userErrors { code category } }',
+    ),
+    (
+        "createInvoice",
+        "document.manage",
+        'createInvoice(input: {accountId: $a, items: [{amount: "1.00"}]}) { userErrors { code category } }',
+    ),
+    (
+        "createDebitMemo",
+        "document.manage",
+        'createDebitMemo(input: {accountId: $a, items: [{amount: "1.00"}]}) { userErrors { code category } }',
+    ),
+    (
+        "createCreditMemo",
+        "document.manage",
+        'createCreditMemo(input: {accountId: $a, items: [{amount: "1.00"}]}) { userErrors { code category } }',
+    ),
+    (
+        "createCreditMemoFromInvoice",
+        "document.manage",
+        'createCreditMemoFromInvoice(input: {invoiceId: $i, items: [{invoiceItemId: $ii, amount: "1.00"}]}) { userErrors { code category } }',
+    ),
+    (
+        "createPayment",
+        "document.manage",
+        'createPayment(input: {accountId: $a, amount: "1.00"}) { userErrors { code category } }',
+    ),
     ("postCreditMemo", "document.manage", "postCreditMemo(id: $d) { userErrors { code category } }"),
     ("unpostCreditMemo", "document.manage", "unpostCreditMemo(id: $m) { userErrors { code category } }"),
     ("cancelCreditMemo", "document.manage", "cancelCreditMemo(id: $d) { userErrors { code category } }"),
     ("deleteCreditMemo", "document.manage", "deleteCreditMemo(id: $d) { userErrors { code category } }"),
     ("postDebitMemo", "document.manage", "postDebitMemo(id: $dm) { userErrors { code category } }"),
     ("postInvoice", "document.manage", "postInvoice(id: $di) { userErrors { code category } }"),
-    ("applyCreditMemo", "credit_memo.apply", 'applyCreditMemo(input: {creditMemoId: $m, invoices: [{id: $i, amount: "1.00"}]}) { userErrors { code category } }'),
-    ("unapplyCreditMemo", "credit_memo.unapply", "unapplyCreditMemo(input: {creditMemoId: $m}) { userErrors { code category } }"),
-    ("applyCreditMemoAsync", "credit_memo.apply", 'applyCreditMemoAsync(input: {creditMemoId: $m, invoices: [{id: $i, amount: "1.00"}]}) { userErrors { code category } }'),
-    ("unapplyCreditMemoAsync", "credit_memo.unapply", "unapplyCreditMemoAsync(input: {creditMemoId: $m}) { userErrors { code category } }"),
-    ("reverseCreditMemo", "credit_memo.reverse", "reverseCreditMemo(input: {creditMemoId: $m}) { userErrors { code category } }"),
-    ("writeOffCreditMemo", "credit_memo.write_off", "writeOffCreditMemo(input: {creditMemoId: $m}) { userErrors { code category } }"),
-    ("refundCreditMemo", "credit_memo.refund", 'refundCreditMemo(input: {creditMemoId: $m, amount: "1.00"}) { userErrors { code category } }'),
-    ("applyPayment", "payment.apply", 'applyPayment(input: {paymentId: $p, invoices: [{id: $i, amount: "1.00"}]}) { userErrors { code category } }'),
-    ("unapplyPayment", "payment.unapply", "unapplyPayment(input: {paymentId: $p}) { userErrors { code category } }"),
+    (
+        "applyCreditMemo",
+        "credit_memo.apply",
+        'applyCreditMemo(input: {creditMemoId: $m, invoices: [{id: $i, amount: "1.00"}]}) { userErrors { code category } }',
+    ),
+    (
+        "unapplyCreditMemo",
+        "credit_memo.unapply",
+        "unapplyCreditMemo(input: {creditMemoId: $m}) { userErrors { code category } }",
+    ),
+    (
+        "applyCreditMemoAsync",
+        "credit_memo.apply",
+        'applyCreditMemoAsync(input: {creditMemoId: $m, invoices: [{id: $i, amount: "1.00"}]}) { userErrors { code category } }',
+    ),
+    (
+        "unapplyCreditMemoAsync",
+        "credit_memo.unapply",
+        "unapplyCreditMemoAsync(input: {creditMemoId: $m}) { userErrors { code category } }",
+    ),
+    (
+        "reverseCreditMemo",
+        "credit_memo.reverse",
+        "reverseCreditMemo(input: {creditMemoId: $m}) { userErrors { code category } }",
+    ),
+    (
+        "writeOffCreditMemo",
+        "credit_memo.write_off",
+        "writeOffCreditMemo(input: {creditMemoId: $m}) { userErrors { code category } }",
+    ),
+    (
+        "refundCreditMemo",
+        "credit_memo.refund",
+        'refundCreditMemo(input: {creditMemoId: $m, amount: "1.00"}) { userErrors { code category } }',
+    ),
+    (
+        "applyPayment",
+        "payment.apply",
+        'applyPayment(input: {paymentId: $p, invoices: [{id: $i, amount: "1.00"}]}) { userErrors { code category } }',
+    ),
+    (
+        "unapplyPayment",
+        "payment.unapply",
+        "unapplyPayment(input: {paymentId: $p}) { userErrors { code category } }",
+    ),
 ]
+
+
 def operation(field: str, ids: dict[str, str]) -> tuple[str, dict[str, str]]:
     """The mutation with only the variables ``field`` uses declared."""
     import re
@@ -111,16 +179,35 @@ async def world(db: Database) -> dict[str, str]:
     draft_inv = await f.invoice(db, acct, post=False)
     pay = await f.payment(db, acct, "3.00")
     async with db.connect() as conn:
-        item = await conn.scalar(select(s.receivable_item_t.c.id).where(s.receivable_item_t.c.receivable_id == inv))
-    return {"a": encode("Account", acct), "i": encode("Invoice", inv), "ii": encode("InvoiceItem", item),
-            "m": encode("CreditMemo", memo), "d": encode("CreditMemo", draft), "dm": encode("DebitMemo", dm),
-            "di": encode("Invoice", draft_inv), "p": encode("Payment", pay)}
+        item = await conn.scalar(
+            select(s.receivable_item_t.c.id).where(s.receivable_item_t.c.receivable_id == inv)
+        )
+    return {
+        "a": encode("Account", acct),
+        "i": encode("Invoice", inv),
+        "ii": encode("InvoiceItem", item),
+        "m": encode("CreditMemo", memo),
+        "d": encode("CreditMemo", draft),
+        "dm": encode("DebitMemo", dm),
+        "di": encode("Invoice", draft_inv),
+        "p": encode("Payment", pay),
+    }
 
 
 async def counts(db: Database) -> dict[str, Any]:
     async with db.connect() as conn:
-        rows = {t.name: await conn.scalar(select(func.count()).select_from(t)) for t in
-                (s.account_t, s.receivable_t, s.credit_memo_t, s.payment_t, s.application_t, s.job_t, s.part_t)}
+        rows = {
+            t.name: await conn.scalar(select(func.count()).select_from(t))
+            for t in (
+                s.account_t,
+                s.receivable_t,
+                s.credit_memo_t,
+                s.payment_t,
+                s.application_t,
+                s.job_t,
+                s.part_t,
+            )
+        }
     return {"rows": rows, "money": await balances(db)}
 
 
@@ -152,12 +239,19 @@ async def test_a_scoped_token_sees_nothing_outside_its_accounts(db: Database, se
     # settle in both worlds so that parts, item parts, applications and jobs exist on both sides
     admin = GraphQLClient(db, settings)
     for w in (mine, theirs):
-        await admin("mutation($m: ID!, $i: ID!, $p: ID!) { applyCreditMemo(input: {creditMemoId: $m, invoices: [{id: $i, amount: \"2.00\"}]}) { userErrors { code } } "
-                    "applyPayment(input: {paymentId: $p, invoices: [{id: $i, amount: \"1.00\"}]}) { userErrors { code } } "
-                    "applyCreditMemoAsync(input: {creditMemoId: $m, invoices: [{id: $i, amount: \"1.00\"}]}) { userErrors { code } } }", m=w["m"], i=w["i"], p=w["p"])
+        await admin(
+            'mutation($m: ID!, $i: ID!, $p: ID!) { applyCreditMemo(input: {creditMemoId: $m, invoices: [{id: $i, amount: "2.00"}]}) { userErrors { code } } '
+            'applyPayment(input: {paymentId: $p, invoices: [{id: $i, amount: "1.00"}]}) { userErrors { code } } '
+            'applyCreditMemoAsync(input: {creditMemoId: $m, invoices: [{id: $i, amount: "1.00"}]}) { userErrors { code } } }',
+            m=w["m"],
+            i=w["i"],
+            p=w["p"],
+        )
     async with db.connect() as conn:
         acct_a = int((await conn.execute(select(s.account_t.c.id).order_by(s.account_t.c.id))).first()[0])
-    portal = GraphQLClient(db, settings, Principal("portal", frozenset({"read", "credit_memo.apply"}), frozenset({acct_a})))
+    portal = GraphQLClient(
+        db, settings, Principal("portal", frozenset({"read", "credit_memo.apply"}), frozenset({acct_a}))
+    )
     graph = await admin("""{ creditMemos(first: 10) { nodes { id account { id } items { nodes { id } }
         parts { nodes { id itemParts { id } } } applications { nodes { id } } } }
         jobs { nodes { id } } invoices { nodes { id items { nodes { id } } } } debitMemos { nodes { id items { nodes { id } } } }
@@ -176,18 +270,35 @@ async def test_a_scoped_token_sees_nothing_outside_its_accounts(db: Database, se
         assert (await portal("query($id: ID!) { node(id: $id) { id } }", id=v))["node"] is None, k
     lists = await portal("""{ accounts { totalCount } creditMemos { totalCount } invoices { totalCount }
         debitMemos { totalCount } jobs { totalCount } other: creditMemo(number: "CM00000003") { id } }""")
-    assert lists == {"accounts": {"totalCount": 1}, "creditMemos": {"totalCount": 2}, "invoices": {"totalCount": 2},
-                     "debitMemos": {"totalCount": 1}, "jobs": {"totalCount": 1}, "other": None}
+    assert lists == {
+        "accounts": {"totalCount": 1},
+        "creditMemos": {"totalCount": 2},
+        "invoices": {"totalCount": 2},
+        "debitMemos": {"totalCount": 1},
+        "jobs": {"totalCount": 1},
+        "other": None,
+    }
     before = await counts(db)
-    cross = await portal("mutation($m: ID!, $i: ID!) { applyCreditMemo(input: {creditMemoId: $m, invoices: [{id: $i, amount: \"1.00\"}]}) { userErrors { code field } } }",
-                         m=mine["m"], i=theirs["i"])
+    cross = await portal(
+        'mutation($m: ID!, $i: ID!) { applyCreditMemo(input: {creditMemoId: $m, invoices: [{id: $i, amount: "1.00"}]}) { userErrors { code field } } }',
+        m=mine["m"],
+        i=theirs["i"],
+    )
     assert cross["applyCreditMemo"]["userErrors"] == [{"code": "NOT_FOUND", "field": ["invoices", "0", "id"]}]
-    foreign = await portal("mutation($m: ID!, $i: ID!) { applyCreditMemo(input: {creditMemoId: $m, invoices: [{id: $i, amount: \"1.00\"}]}) { userErrors { code field } } }",
-                           m=theirs["m"], i=theirs["i"])
+    foreign = await portal(
+        'mutation($m: ID!, $i: ID!) { applyCreditMemo(input: {creditMemoId: $m, invoices: [{id: $i, amount: "1.00"}]}) { userErrors { code field } } }',
+        m=theirs["m"],
+        i=theirs["i"],
+    )
     assert {"code": "NOT_FOUND", "field": ["creditMemoId"]} in foreign["applyCreditMemo"]["userErrors"]
-    preview = await portal("query($m: ID!, $i: ID!) { previewCreditMemoApplication(input: {creditMemoId: $m, invoices: [{id: $i, amount: \"1.00\"}]}) { userErrors { code field } } }",
-                           m=mine["m"], i=theirs["i"])
-    assert preview["previewCreditMemoApplication"]["userErrors"] == [{"code": "NOT_FOUND", "field": ["invoices", "0", "id"]}]
+    preview = await portal(
+        'query($m: ID!, $i: ID!) { previewCreditMemoApplication(input: {creditMemoId: $m, invoices: [{id: $i, amount: "1.00"}]}) { userErrors { code field } } }',
+        m=mine["m"],
+        i=theirs["i"],
+    )
+    assert preview["previewCreditMemoApplication"]["userErrors"] == [
+        {"code": "NOT_FOUND", "field": ["invoices", "0", "id"]}
+    ]
     assert await counts(db) == before
 
 
@@ -203,11 +314,13 @@ def _walk(value: Any) -> Any:
 
 
 async def _ids_reachable(admin: GraphQLClient, account_id: str) -> set[str]:
-    data = await admin("""query($a: ID!) { account(id: $a) { id creditMemos { nodes { id items { nodes { id } }
+    data = await admin(
+        """query($a: ID!) { account(id: $a) { id creditMemos { nodes { id items { nodes { id } }
         parts { nodes { id itemParts { id } } } applications { nodes { id } } } }
         invoices { nodes { id items { nodes { id } } } } debitMemos { nodes { id items { nodes { id } } } }
         payments { nodes { id parts { nodes { id itemParts { id } } } } } } jobs { nodes { id creditMemo { account { id } } } } }""",
-                       a=account_id)
+        a=account_id,
+    )
     ids = {v for v in _walk(data["account"]) if isinstance(v, str)}
     ids |= {j["id"] for j in data["jobs"]["nodes"] if j["creditMemo"]["account"]["id"] == account_id}
     return ids

@@ -40,11 +40,15 @@ class Subscription:
         self.ws, self.protocol = ws, protocol
 
     async def start(self, query: str, token: str, **variables: Any) -> None:
-        await self.ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+        await self.ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
         while json.loads(await self.ws.recv())["type"] != "connection_ack":
             pass
         kind = "subscribe" if self.protocol == "graphql-transport-ws" else "start"
-        await self.ws.send(json.dumps({"id": "1", "type": kind, "payload": {"query": query, "variables": variables}}))
+        await self.ws.send(
+            json.dumps({"id": "1", "type": kind, "payload": {"query": query, "variables": variables}})
+        )
 
     async def next(self, timeout: float = 20) -> dict[str, Any] | None:
         """The next result's data, or None when the server completed the operation."""
@@ -74,24 +78,37 @@ async def documents(db: Database) -> dict[str, str]:
 
 
 async def post(client: httpx.AsyncClient, base: Base, query: str, **variables: Any) -> dict[str, Any]:
-    body = (await client.post(f"{base}/graphql", json={"query": query, "variables": variables},
-                              headers=base.headers)).json()
+    body = (
+        await client.post(
+            f"{base}/graphql", json={"query": query, "variables": variables}, headers=base.headers
+        )
+    ).json()
     assert "errors" not in body, body
     return body["data"]  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
-async def test_live_settlement_events_then_resume_from_a_cursor(db: Database, settings: Settings, protocol: str) -> None:
+async def test_live_settlement_events_then_resume_from_a_cursor(
+    db: Database, settings: Settings, protocol: str
+) -> None:
     ids = await documents(db)
-    async with server(settings.database_url, GATEWAY_WORKERS="0") as base, httpx.AsyncClient(timeout=30) as client:
+    async with (
+        server(settings.database_url, GATEWAY_WORKERS="0") as base,
+        httpx.AsyncClient(timeout=30) as client,
+    ):
         async with subscribe(base, protocol, EVENTS, a=ids["a"]) as sub:
             await asyncio.sleep(0.3)  # the subscription is live before the first mutation
             for amount in ("1.00", "2.00", "3.00"):
                 await post(client, base, APPLY, m=ids["m"], i=ids["i"], amount=amount)
             live = [(await sub.next())["settlementEvents"] for _ in range(3)]  # type: ignore[index]
         assert [(e["kind"], e["application"]["amount"]) for e in live] == [
-            ("APPLIED", "1.00"), ("APPLIED", "2.00"), ("APPLIED", "3.00")]
-        assert live[0]["account"] == {"number": "A00000001"} and live[0]["creditMemo"] == {"number": "CM00000001"}
+            ("APPLIED", "1.00"),
+            ("APPLIED", "2.00"),
+            ("APPLIED", "3.00"),
+        ]
+        assert live[0]["account"] == {"number": "A00000001"} and live[0]["creditMemo"] == {
+            "number": "CM00000001"
+        }
         # a client that saw only the first event resumes from its cursor: the missed ones, in order,
         # then the live ones, no duplicate and no gap
         async with subscribe(base, protocol, EVENTS, a=ids["a"], after=live[0]["cursor"]) as resumed:
@@ -102,14 +119,30 @@ async def test_live_settlement_events_then_resume_from_a_cursor(db: Database, se
         assert fresh["application"]["amount"] == "4.00"
 
 
-async def test_job_updates_until_completed_and_then_the_subscription_ends(db: Database, settings: Settings) -> None:
+async def test_job_updates_until_completed_and_then_the_subscription_ends(
+    db: Database, settings: Settings
+) -> None:
     acct = ref(encode("Account", await docs.create_account(db, name="Jobs", currency="USD")), "Account")
-    inv = await docs.create_receivable(db, kind="INVOICE", account=acct, doc_date=DAY, due_date=None,
-                                       items=items(1000, "1.00"), post=True)
-    memo = await docs.create_credit_memo(db, account=acct, memo_date=DAY, items=items(1000, "2.00"), post=True)
-    async with server(settings.database_url, GATEWAY_WORKERS="0") as base, httpx.AsyncClient(timeout=30) as client:
-        job = (await post(client, base, APPLY_ASYNC, m=encode("CreditMemo", memo), i=encode("Invoice", inv),
-                          amount="900.00"))["applyCreditMemoAsync"]
+    inv = await docs.create_receivable(
+        db, kind="INVOICE", account=acct, doc_date=DAY, due_date=None, items=items(1000, "1.00"), post=True
+    )
+    memo = await docs.create_credit_memo(
+        db, account=acct, memo_date=DAY, items=items(1000, "2.00"), post=True
+    )
+    async with (
+        server(settings.database_url, GATEWAY_WORKERS="0") as base,
+        httpx.AsyncClient(timeout=30) as client,
+    ):
+        job = (
+            await post(
+                client,
+                base,
+                APPLY_ASYNC,
+                m=encode("CreditMemo", memo),
+                i=encode("Invoice", inv),
+                amount="900.00",
+            )
+        )["applyCreditMemoAsync"]
         assert job["userErrors"] == [] and job["job"]["status"] == "PENDING"
         async with subscribe(base, "graphql-transport-ws", JOB, id=job["job"]["id"]) as sub:
             first = (await sub.next())["jobUpdated"]  # type: ignore[index]
@@ -129,10 +162,17 @@ async def test_job_updates_until_completed_and_then_the_subscription_ends(db: Da
 
 async def test_a_finished_job_emits_once_and_ends(db: Database, settings: Settings) -> None:
     ids = await documents(db)
-    async with server(settings.database_url, GATEWAY_WORKERS="1") as base, httpx.AsyncClient(timeout=30) as client:
-        job = (await post(client, base, APPLY_ASYNC, m=ids["m"], i=ids["i"], amount="5.00"))["applyCreditMemoAsync"]["job"]
+    async with (
+        server(settings.database_url, GATEWAY_WORKERS="1") as base,
+        httpx.AsyncClient(timeout=30) as client,
+    ):
+        job = (await post(client, base, APPLY_ASYNC, m=ids["m"], i=ids["i"], amount="5.00"))[
+            "applyCreditMemoAsync"
+        ]["job"]
         for _ in range(200):
-            status = (await post(client, base, "query($id: ID!) { job(id: $id) { status } }", id=job["id"]))["job"]["status"]
+            status = (await post(client, base, "query($id: ID!) { job(id: $id) { status } }", id=job["id"]))[
+                "job"
+            ]["status"]
             if status == "COMPLETED":
                 break
             await asyncio.sleep(0.05)
@@ -142,7 +182,9 @@ async def test_a_finished_job_emits_once_and_ends(db: Database, settings: Settin
             assert await sub.next() is None
 
 
-async def test_two_instances_share_events_and_job_progress_through_redis(db: Database, settings: Settings) -> None:
+async def test_two_instances_share_events_and_job_progress_through_redis(
+    db: Database, settings: Settings
+) -> None:
     if not REDIS_URL:
         pytest.skip("GATEWAY_TEST_REDIS_URL is not set: the fan-out between instances needs Redis")
     ids = await documents(db)
@@ -154,11 +196,16 @@ async def test_two_instances_share_events_and_job_progress_through_redis(db: Dat
     ):
         await asyncio.sleep(0.3)
         await post(client, actor, APPLY, m=ids["m"], i=ids["i"], amount="1.00")
-        job = (await post(client, actor, APPLY_ASYNC, m=ids["m"], i=ids["i"], amount="2.00"))["applyCreditMemoAsync"]["job"]
+        job = (await post(client, actor, APPLY_ASYNC, m=ids["m"], i=ids["i"], amount="2.00"))[
+            "applyCreditMemoAsync"
+        ]["job"]
         async with subscribe(watcher, "graphql-transport-ws", JOB, id=job["id"]) as progress:
             states = []
             while (data := await progress.next()) is not None:
                 states.append(data["jobUpdated"]["status"])
         seen = [(await events.next(timeout=5))["settlementEvents"] for _ in range(2)]  # type: ignore[index]
     assert states[-1] == "COMPLETED"
-    assert [(e["kind"], e["application"]["amount"]) for e in seen] == [("APPLIED", "1.00"), ("APPLIED", "2.00")]
+    assert [(e["kind"], e["application"]["amount"]) for e in seen] == [
+        ("APPLIED", "1.00"),
+        ("APPLIED", "2.00"),
+    ]

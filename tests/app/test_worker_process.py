@@ -24,10 +24,19 @@ from tests.invariants import assert_invariants
 
 
 def start_worker(url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "GATEWAY_DATABASE_URL": url, "GATEWAY_JOB_LEASE_SECONDS": "2",
-           "GATEWAY_JOB_POLL_SECONDS": "0.1", "GATEWAY_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": url,
+        "GATEWAY_JOB_LEASE_SECONDS": "2",
+        "GATEWAY_JOB_POLL_SECONDS": "0.1",
+        "GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def status(db: Database, job_id: int) -> str:
@@ -42,16 +51,36 @@ async def wait_for(db: Database, job_id: int, wanted: str, timeout: float) -> No
         await asyncio.sleep(0.05)
 
 
-async def test_sigkill_in_the_middle_of_a_job_then_a_new_worker_completes_it_once(db: Database, settings: Settings) -> None:
+async def test_sigkill_in_the_middle_of_a_job_then_a_new_worker_completes_it_once(
+    db: Database, settings: Settings
+) -> None:
     acct = ref(encode("Account", await docs.create_account(db, name="Big", currency="USD")), "Account")
-    invoices = [await docs.create_receivable(db, kind="INVOICE", account=acct, doc_date=DAY, due_date=None,
-                                             items=items(1000, "1.00"), post=True) for _ in range(12)]
-    memo = await docs.create_credit_memo(db, account=acct, memo_date=DAY, items=items(1000, "20.00"), post=True)
+    invoices = [
+        await docs.create_receivable(
+            db,
+            kind="INVOICE",
+            account=acct,
+            doc_date=DAY,
+            due_date=None,
+            items=items(1000, "1.00"),
+            post=True,
+        )
+        for _ in range(12)
+    ]
+    memo = await docs.create_credit_memo(
+        db, account=acct, memo_date=DAY, items=items(1000, "20.00"), post=True
+    )
     data = st.SettleInput(
-        "CREDIT_MEMO", ref(encode("CreditMemo", memo), "CreditMemo"),
-        tuple(st.TargetInput("INVOICE", ref(encode("Invoice", pk), "Invoice"), "800.00", None, ("invoices", str(n)))
-              for n, pk in enumerate(invoices)),
-        DAY, "PRORATION",
+        "CREDIT_MEMO",
+        ref(encode("CreditMemo", memo), "CreditMemo"),
+        tuple(
+            st.TargetInput(
+                "INVOICE", ref(encode("Invoice", pk), "Invoice"), "800.00", None, ("invoices", str(n))
+            )
+            for n, pk in enumerate(invoices)
+        ),
+        DAY,
+        "PRORATION",
     )
     job_id = await jobs.submit(db, settings, data, unapply=False)
 
@@ -77,6 +106,8 @@ async def test_sigkill_in_the_middle_of_a_job_then_a_new_worker_completes_it_onc
     async with db.connect() as conn:
         job = (await conn.execute(select(s.job_t).where(s.job_t.c.id == job_id))).one()
         applications = await conn.scalar(select(func.count()).select_from(s.application_t))
-        applied = await conn.scalar(select(s.credit_memo_t.c.applied_amount).where(s.credit_memo_t.c.id == memo))
+        applied = await conn.scalar(
+            select(s.credit_memo_t.c.applied_amount).where(s.credit_memo_t.c.id == memo)
+        )
     assert (job.attempts, applications, applied) == (2, 1, 12 * 80000)
     await assert_invariants(db)

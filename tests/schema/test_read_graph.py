@@ -99,7 +99,9 @@ async def test_a_deep_nested_query_costs_the_same_statements_for_5_and_50_memos(
         large = await gql(NESTED, first=100)
     assert sum(len(a["creditMemos"]["nodes"]) for a in small["accounts"]["nodes"]) == 5
     assert sum(len(a["creditMemos"]["nodes"]) for a in large["accounts"]["nodes"]) == 50
-    parts = [p for a in large["accounts"]["nodes"] for m in a["creditMemos"]["nodes"] for p in m["parts"]["nodes"]]
+    parts = [
+        p for a in large["accounts"]["nodes"] for m in a["creditMemos"]["nodes"] for p in m["parts"]["nodes"]
+    ]
     assert sum(1 for p in parts if p["target"] and p["itemParts"] and p["target"]["items"]["nodes"]) == 3 + 23
     assert sql.count == small_count, sql.statements
     # one statement per relation level, never one per row

@@ -21,10 +21,15 @@ from tests.invariants import assert_invariants, balances
 
 def request(memo: int, targets: list[tuple[int, str]], key: str | None = None) -> st.SettleInput:
     return st.SettleInput(
-        "CREDIT_MEMO", ref(encode("CreditMemo", memo), "CreditMemo"),
-        tuple(st.TargetInput("INVOICE", ref(encode("Invoice", pk), "Invoice"), a, None, ("invoices", str(n)))
-              for n, (pk, a) in enumerate(targets)),
-        f.DAY, "FIFO", key,
+        "CREDIT_MEMO",
+        ref(encode("CreditMemo", memo), "CreditMemo"),
+        tuple(
+            st.TargetInput("INVOICE", ref(encode("Invoice", pk), "Invoice"), a, None, ("invoices", str(n)))
+            for n, (pk, a) in enumerate(targets)
+        ),
+        f.DAY,
+        "FIFO",
+        key,
     )
 
 
@@ -56,7 +61,9 @@ async def test_a_job_is_pending_then_completed_with_its_application(db: Database
     await assert_invariants(db)
 
 
-async def test_a_job_that_breaks_a_rule_fails_with_its_errors_and_writes_nothing(db: Database, settings: Settings) -> None:
+async def test_a_job_that_breaks_a_rule_fails_with_its_errors_and_writes_nothing(
+    db: Database, settings: Settings
+) -> None:
     acct, inv, memo = await setup(db)
     job_id = await jobs.submit(db, settings, request(memo, [(inv, "9.00")]), unapply=False)
     other = await f.invoice(db, acct, f.item("50.00"))
@@ -85,17 +92,23 @@ async def test_what_can_be_checked_up_front_is_refused_at_once(db: Database, set
         assert await conn.scalar(select(func.count()).select_from(s.job_t)) == 0
 
 
-async def test_an_idempotency_key_is_in_progress_until_the_job_ends_then_replays(db: Database, settings: Settings) -> None:
+async def test_an_idempotency_key_is_in_progress_until_the_job_ends_then_replays(
+    db: Database, settings: Settings
+) -> None:
     _, inv, memo = await setup(db)
     job_id = await jobs.submit(db, settings, request(memo, [(inv, "1.00")], key="job-1"), unapply=False)
     with pytest.raises(e.Rejected) as caught:
         await jobs.submit(db, settings, request(memo, [(inv, "1.00")], key="job-1"), unapply=False)
     assert [v.code.value for v in caught.value.errors] == ["IDEMPOTENCY_KEY_IN_PROGRESS"]
     await jobs.Worker(db, settings).run_once()
-    assert await jobs.submit(db, settings, request(memo, [(inv, "1.00")], key="job-1"), unapply=False) == job_id
+    assert (
+        await jobs.submit(db, settings, request(memo, [(inv, "1.00")], key="job-1"), unapply=False) == job_id
+    )
 
 
-async def test_a_job_whose_lease_expired_is_taken_over_and_runs_once(db: Database, settings: Settings) -> None:
+async def test_a_job_whose_lease_expired_is_taken_over_and_runs_once(
+    db: Database, settings: Settings
+) -> None:
     _, inv, memo = await setup(db)
     job_id = await jobs.submit(db, settings, request(memo, [(inv, "2.00")]), unapply=False)
     dead = jobs.Worker(db, settings, name="dead")

@@ -19,7 +19,9 @@ from tests.invariants import assert_invariants, balances
 
 async def items_of(db: Database, table, owner: str, pk: int) -> list:  # type: ignore[no-untyped-def]
     async with db.connect() as conn:
-        return list((await conn.execute(select(table).where(table.c[owner] == pk).order_by(table.c.seq))).all())
+        return list(
+            (await conn.execute(select(table).where(table.c[owner] == pk).order_by(table.c.seq))).all()
+        )
 
 
 def codes(exc: e.Rejected) -> list[tuple[str, tuple[str, ...]]]:
@@ -37,7 +39,9 @@ async def test_proration_of_100_over_three_equal_items_is_exact(db: Database, se
     await assert_invariants(db)
 
 
-async def test_fifo_settles_items_in_order_with_tax_right_after_its_parent(db: Database, settings: Settings) -> None:
+async def test_fifo_settles_items_in_order_with_tax_right_after_its_parent(
+    db: Database, settings: Settings
+) -> None:
     acct = await f.account(db)
     inv = await f.invoice(db, acct, f.item("10.00", tax="1.00"), f.item("20.00"))
     memo = await f.credit_memo(db, acct, f.item("12.00"))
@@ -60,7 +64,9 @@ async def test_jpy_and_kwd_prorate_in_their_own_minor_units(db: Database, settin
     await assert_invariants(db)
 
 
-async def test_source_item_rule_credits_each_invoice_item_from_its_memo_item(db: Database, settings: Settings) -> None:
+async def test_source_item_rule_credits_each_invoice_item_from_its_memo_item(
+    db: Database, settings: Settings
+) -> None:
     acct = await f.account(db)
     inv = await f.invoice(db, acct, f.item("100.00", tax="10.00"), f.item("40.00"))
     charge, tax, other = (r.id for r in await items_of(db, s.receivable_item_t, "receivable_id", inv))
@@ -100,7 +106,9 @@ async def test_partial_unapply_names_what_to_give_back(db: Database, settings: S
     await assert_invariants(db)
 
 
-async def test_every_error_of_a_request_is_reported_and_nothing_is_written(db: Database, settings: Settings) -> None:
+async def test_every_error_of_a_request_is_reported_and_nothing_is_written(
+    db: Database, settings: Settings
+) -> None:
     acct = await f.account(db)
     other = await f.account(db, name="Other")
     inv = await f.invoice(db, acct, f.item("10.00"))
@@ -140,9 +148,16 @@ async def test_total_items_over_the_limit_is_refused_from_counts_before_items_ar
     (violation,) = caught.value.errors
     assert isinstance(violation, e.LimitExceeded)
     assert (violation.name.value, violation.max, violation.actual) == ("TOTAL_ITEMS", 10, 11)
-    assert [r.value for r in violation.remedies] == ["SPECIFY_TARGET_ITEMS", "SPECIFY_SOURCE_ITEMS", "SPLIT_DOCUMENTS", "USE_ASYNC"]
+    assert [r.value for r in violation.remedies] == [
+        "SPECIFY_TARGET_ITEMS",
+        "SPECIFY_SOURCE_ITEMS",
+        "SPLIT_DOCUMENTS",
+        "USE_ASYNC",
+    ]
     item_reads = [q for q in sql.statements if "FROM receivable_item" in q and "count(" not in q.lower()]
-    memo_item_reads = [q for q in sql.statements if "FROM credit_memo_item" in q and "count(" not in q.lower()]
+    memo_item_reads = [
+        q for q in sql.statements if "FROM credit_memo_item" in q and "count(" not in q.lower()
+    ]
     assert (item_reads, memo_item_reads) == ([], [])
 
 
@@ -170,21 +185,33 @@ async def test_payments_apply_and_unapply_like_memos(db: Database, settings: Set
     await assert_invariants(db)
 
 
-async def test_reverse_creates_a_mirroring_debit_memo_applied_in_full(db: Database, settings: Settings) -> None:
+async def test_reverse_creates_a_mirroring_debit_memo_applied_in_full(
+    db: Database, settings: Settings
+) -> None:
     acct = await f.account(db)
     memo = await f.credit_memo(db, acct, f.item("10.00", tax="0.80"), f.item("2.00", kind="DISCOUNT"))
-    outcome = await st.reverse_or_write_off(db, settings, memo=ref(encode("CreditMemo", memo), "CreditMemo"),
-                                            write_off=False, memo_date=None)
+    outcome = await st.reverse_or_write_off(
+        db, settings, memo=ref(encode("CreditMemo", memo), "CreditMemo"), write_off=False, memo_date=None
+    )
     async with db.connect() as conn:
         m = (await conn.execute(select(s.credit_memo_t).where(s.credit_memo_t.c.id == memo))).one()
-        dm = (await conn.execute(select(s.receivable_t).where(s.receivable_t.c.id == outcome.debit_memo_id))).one()
+        dm = (
+            await conn.execute(select(s.receivable_t).where(s.receivable_t.c.id == outcome.debit_memo_id))
+        ).one()
     assert (m.reversed, m.unapplied_amount, m.applied_amount) == (True, 0, 1280)
-    assert (dm.kind, dm.status, dm.amount, dm.balance, dm.referred_credit_memo_id) == ("DEBIT_MEMO", "POSTED", 1280, 0, memo)
+    assert (dm.kind, dm.status, dm.amount, dm.balance, dm.referred_credit_memo_id) == (
+        "DEBIT_MEMO",
+        "POSTED",
+        1280,
+        0,
+        memo,
+    )
     kinds = [(r.kind, r.amount) for r in await items_of(db, s.receivable_item_t, "receivable_id", dm.id)]
     assert kinds == [("CHARGE", 1000), ("TAX", 80), ("DISCOUNT", 200)]
     with pytest.raises(e.Rejected) as caught:
-        await st.reverse_or_write_off(db, settings, memo=ref(encode("CreditMemo", memo), "CreditMemo"),
-                                      write_off=False, memo_date=None)
+        await st.reverse_or_write_off(
+            db, settings, memo=ref(encode("CreditMemo", memo), "CreditMemo"), write_off=False, memo_date=None
+        )
     assert "ALREADY_REVERSED" in {c for c, _ in codes(caught.value)}
     await assert_invariants(db)
 
@@ -201,7 +228,9 @@ async def test_write_off_needs_a_fully_unapplied_memo(db: Database, settings: Se
     await f.settle(db, settings, memo, [], unapply=True, everything=True)
     outcome = await st.reverse_or_write_off(db, settings, memo=memo_ref, write_off=True, memo_date=None)
     async with db.connect() as conn:
-        dm = (await conn.execute(select(s.receivable_t).where(s.receivable_t.c.id == outcome.debit_memo_id))).one()
+        dm = (
+            await conn.execute(select(s.receivable_t).where(s.receivable_t.c.id == outcome.debit_memo_id))
+        ).one()
         m = (await conn.execute(select(s.credit_memo_t).where(s.credit_memo_t.c.id == memo))).one()
     assert (dm.reason_code, dm.balance, m.reversed, m.unapplied_amount) == ("Write-off", 0, False, 0)
     await assert_invariants(db)
@@ -220,7 +249,9 @@ async def test_refund_takes_from_the_unapplied_amount_fifo(db: Database, setting
     await assert_invariants(db)
 
 
-async def test_the_same_idempotency_key_replays_without_moving_money_again(db: Database, settings: Settings) -> None:
+async def test_the_same_idempotency_key_replays_without_moving_money_again(
+    db: Database, settings: Settings
+) -> None:
     acct = await f.account(db)
     inv = await f.invoice(db, acct, f.item("10.00"))
     memo = await f.credit_memo(db, acct, f.item("5.00"))

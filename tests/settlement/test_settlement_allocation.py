@@ -31,8 +31,13 @@ def test_fifo_fills_each_item_before_the_next():
 
 
 def test_fifo_order_puts_tax_items_right_after_their_parents():
-    items = [titem(1, 100), titem(2, 100), titem(3, 10, "TAX", parent=1),
-             titem(4, 10, "TAX", parent=2), titem(5, 5, "DISCOUNT", parent=1)]
+    items = [
+        titem(1, 100),
+        titem(2, 100),
+        titem(3, 10, "TAX", parent=1),
+        titem(4, 10, "TAX", parent=2),
+        titem(5, 5, "DISCOUNT", parent=1),
+    ]
     assert [i.id for i in allocation.fifo_order(items)] == [1, 3, 2, 4, 5]
 
 
@@ -52,11 +57,12 @@ def test_spread_chooses_the_rule():
 
 
 def test_proration_guard_falls_back_to_fifo_with_the_two_numbers():
-    rule, warning = allocation.guarded_rule(PRORATION, target_items=101, memo_items=100,
-                                            guard=10_000)
+    rule, warning = allocation.guarded_rule(PRORATION, target_items=101, memo_items=100, guard=10_000)
     assert rule == FIFO
     assert warning is not None and warning.code == "PRORATION_FALLBACK_TO_FIFO"
     assert "101" in warning.message and "100" in warning.message
     assert warning.data == {"targetItems": 101, "memoItems": 100, "guard": 10_000}
-    assert allocation.guarded_rule(PRORATION, target_items=100, memo_items=100,
-                                   guard=10_000) == (PRORATION, None)
+    assert allocation.guarded_rule(PRORATION, target_items=100, memo_items=100, guard=10_000) == (
+        PRORATION,
+        None,
+    )

@@ -63,8 +63,7 @@ def test_default_rule_comes_from_settings():
 def test_jpy_has_no_decimals():
     cm = memo(mitem(1, 1000), currency="JPY")
     inv = invoice(10, titem(101, 500), titem(102, 500), titem(103, 500), currency="JPY")
-    assert moves(apply(cm, [inv], request((inv, "1000")))) == [
-        (1, 101, 334), (1, 102, 333), (1, 103, 333)]
+    assert moves(apply(cm, [inv], request((inv, "1000")))) == [(1, 101, 334), (1, 102, 333), (1, 103, 333)]
     with pytest.raises(Rejected) as err:
         apply(cm, [inv], request((inv, "10.5")))
     assert codes(err.value) == [("AMOUNT_PRECISION", ("invoices", "0", "amount"))]
@@ -73,8 +72,7 @@ def test_jpy_has_no_decimals():
 def test_kwd_has_three_decimals():
     cm = memo(mitem(1, 10000), currency="KWD")
     inv = invoice(10, titem(101, 5000), titem(102, 5000), titem(103, 5000), currency="KWD")
-    assert moves(apply(cm, [inv], request((inv, "1.000")))) == [
-        (1, 101, 334), (1, 102, 333), (1, 103, 333)]
+    assert moves(apply(cm, [inv], request((inv, "1.000")))) == [(1, 101, 334), (1, 102, 333), (1, 103, 333)]
     with pytest.raises(Rejected) as err:
         apply(cm, [inv], request((inv, "1.0005")))
     assert codes(err.value) == [("AMOUNT_PRECISION", ("invoices", "0", "amount"))]
@@ -130,8 +128,10 @@ def test_account_and_currency_mismatch():
     inv = invoice(10, titem(101, 1000), account=2, currency="EUR")
     with pytest.raises(Rejected) as err:
         apply(cm, [inv], request((inv, "1.00")))
-    assert codes(err.value) == [("ACCOUNT_MISMATCH", ("invoices", "0")),
-                                ("CURRENCY_MISMATCH", ("invoices", "0"))]
+    assert codes(err.value) == [
+        ("ACCOUNT_MISMATCH", ("invoices", "0")),
+        ("CURRENCY_MISMATCH", ("invoices", "0")),
+    ]
 
 
 def test_duplicate_target_and_no_targets():
@@ -149,8 +149,10 @@ def test_amount_exceeds_unapplied_and_balance():
     a, b = invoice(10, titem(101, 800)), invoice(11, titem(111, 800))
     with pytest.raises(Rejected) as err:
         apply(cm, [a, b], request((a, "9.00"), (b, "2.00")))
-    assert codes(err.value) == [("AMOUNT_EXCEEDS_BALANCE", ("invoices", "0", "amount")),
-                                ("AMOUNT_EXCEEDS_UNAPPLIED", ())]
+    assert codes(err.value) == [
+        ("AMOUNT_EXCEEDS_BALANCE", ("invoices", "0", "amount")),
+        ("AMOUNT_EXCEEDS_UNAPPLIED", ()),
+    ]
 
 
 def test_named_items_are_applied_as_given():
@@ -208,8 +210,10 @@ def test_item_kind_mismatch():
     req = request((inv, "1.50", [item(101, "0.50", 2), item(102, "1.00", 1)]))
     with pytest.raises(Rejected) as err:
         apply(cm, [inv], req)
-    assert codes(err.value) == [("ITEM_KIND_MISMATCH", ("invoices", "0", "items", "0")),
-                                ("ITEM_KIND_MISMATCH", ("invoices", "0", "items", "1"))]
+    assert codes(err.value) == [
+        ("ITEM_KIND_MISMATCH", ("invoices", "0", "items", "0")),
+        ("ITEM_KIND_MISMATCH", ("invoices", "0", "items", "1")),
+    ]
 
 
 def test_all_errors_are_reported_together():
@@ -218,9 +222,13 @@ def test_all_errors_are_reported_together():
     a = invoice(10, titem(101, 1000), currency="EUR", doc_date=early)
     b = invoice(11, titem(111, 1000), doc_date=early)
     dm = debit_memo(20, titem(201, 1000), doc_date=early)
-    req = request((a, "1.001"), (b, "20.00"), (b, "1.00"),
-                  (dm, "3.00", [item(201, "1.00"), item(None, "1.00", raw="nope")]),
-                  effective=DAY.replace(month=2))
+    req = request(
+        (a, "1.001"),
+        (b, "20.00"),
+        (b, "1.00"),
+        (dm, "3.00", [item(201, "1.00"), item(None, "1.00", raw="nope")]),
+        effective=DAY.replace(month=2),
+    )
     with pytest.raises(Rejected) as err:
         apply(cm, [a, b, dm], req)
     assert codes(err.value) == [

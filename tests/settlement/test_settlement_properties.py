@@ -20,9 +20,18 @@ def scenarios(draw):
     if is_payment:
         source = payment(sum(memo_amounts) + 1)
     else:
-        source = memo(*(mitem(i + 1, a, draw(st.sampled_from(KINDS)),
-                              unapplied=draw(st.integers(0, a)), seq=draw(st.integers(0, 9)))
-                        for i, a in enumerate(memo_amounts)))
+        source = memo(
+            *(
+                mitem(
+                    i + 1,
+                    a,
+                    draw(st.sampled_from(KINDS)),
+                    unapplied=draw(st.integers(0, a)),
+                    seq=draw(st.integers(0, 9)),
+                )
+                for i, a in enumerate(memo_amounts)
+            )
+        )
     docs, targets, budget = [], [], source.unapplied
     for t in range(draw(st.integers(1, 4))):
         items = []
@@ -30,8 +39,9 @@ def scenarios(draw):
             amount = draw(st.integers(1, 30_000))
             kind = draw(st.sampled_from(KINDS)) if k else "CHARGE"
             parent = (t + 1) * 100 if kind == "TAX" else None
-            items.append(titem((t + 1) * 100 + k, amount, kind, parent=parent,
-                               balance=draw(st.integers(0, amount))))
+            items.append(
+                titem((t + 1) * 100 + k, amount, kind, parent=parent, balance=draw(st.integers(0, amount)))
+            )
         doc = invoice(t + 1, *items)
         docs.append(doc)
         if min(doc.balance, budget) >= 1:
@@ -56,7 +66,8 @@ def test_movements_conserve_money_and_never_over_apply(scenario):
     assert all(m.amount > 0 for m in done.movements)
     per_target = done.by_target()
     assert {d.id: per_target.get(d.id, 0) for d, _ in targets} == {
-        d.id: int(Decimal(a).scaleb(2)) for d, a in targets}
+        d.id: int(Decimal(a).scaleb(2)) for d, a in targets
+    }
     given_by = Counter()
     received_by = Counter()
     for m in done.movements:
@@ -72,7 +83,8 @@ def test_movements_conserve_money_and_never_over_apply(scenario):
     # Unapplying what was applied restores every balance exactly.
     back = unapply(source, docs, parts_of(done), ApplyRequest())
     assert Counter({(m.source_item_id, m.target_item_id): m.amount for m in back.movements}) == (
-        Counter({(m.source_item_id, m.target_item_id): m.amount for m in done.movements}))
+        Counter({(m.source_item_id, m.target_item_id): m.amount for m in done.movements})
+    )
 
     # A partial unapply by rule takes back exactly what is asked, never more than a part holds.
     half = [(d, str(Decimal(int(Decimal(a).scaleb(2)) // 2 or 1).scaleb(-2))) for d, a in targets]

@@ -7,26 +7,33 @@ from gateway.settlement.errors import Rejected
 
 
 def _invoice():
-    return invoice(10, titem(101, 1000), titem(102, 100, "TAX", parent=101), titem(103, 2000),
-                   titem(104, 200, "TAX", parent=103))
+    return invoice(
+        10,
+        titem(101, 1000),
+        titem(102, 100, "TAX", parent=101),
+        titem(103, 2000),
+        titem(104, 200, "TAX", parent=103),
+    )
 
 
 def _memo_from_invoice():
     # memo item 3 is a TAX item without its own source: it maps through its parent (item 2 → 103)
-    return memo(mitem(1, 500, source=101), mitem(2, 1000, source=103),
-                mitem(3, 100, "TAX", parent=2), mitem(4, 50, "TAX", parent=1, source=102))
+    return memo(
+        mitem(1, 500, source=101),
+        mitem(2, 1000, source=103),
+        mitem(3, 100, "TAX", parent=2),
+        mitem(4, 50, "TAX", parent=1, source=102),
+    )
 
 
 def test_source_item_applies_each_memo_item_to_its_source_item():
-    result = apply(_memo_from_invoice(), [_invoice()],
-                   request((_invoice(), "16.50"), rule="SOURCE_ITEM"))
+    result = apply(_memo_from_invoice(), [_invoice()], request((_invoice(), "16.50"), rule="SOURCE_ITEM"))
     assert result.rule == "SOURCE_ITEM"
     assert moves(result) == [(1, 101, 500), (4, 102, 50), (2, 103, 1000), (3, 104, 100)]
 
 
 def test_source_item_partial_amount_goes_in_memo_fifo_order():
-    result = apply(_memo_from_invoice(), [_invoice()],
-                   request((_invoice(), "5.20"), rule="SOURCE_ITEM"))
+    result = apply(_memo_from_invoice(), [_invoice()], request((_invoice(), "5.20"), rule="SOURCE_ITEM"))
     assert moves(result) == [(1, 101, 500), (4, 102, 20)]
 
 

@@ -42,8 +42,7 @@ def test_unapply_everything_restores_every_part():
 
 def test_unapply_fifo_goes_back_item_by_item():
     cm, inv, dm, done = _applied()
-    assert moves(done) == [(1, 101, 5000), (1, 103, 500), (1, 102, 500), (2, 102, 1000),
-                           (2, 201, 3000)]
+    assert moves(done) == [(1, 101, 5000), (1, 103, 500), (1, 102, 500), (2, 102, 1000), (2, 201, 3000)]
     back = unapply(cm, [inv, dm], parts_of(done), request((inv, "55.00")), rule="FIFO")
     assert moves(back) == [(1, 101, 5000), (1, 103, 500)]
 
