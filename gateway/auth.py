@@ -109,6 +109,20 @@ async def revoke_token(db: Database, name: str) -> bool:
     return await db.write(run)
 
 
+async def revoke_tokens_with_prefix(db: Database, prefix: str) -> int:
+    """Revoke every active token whose name starts with ``prefix``; how many were revoked."""
+
+    async def run(conn: AsyncConnection) -> int:
+        done = await conn.execute(
+            update(token_t)
+            .where(token_t.c.name.startswith(prefix, autoescape=True), token_t.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        return int(done.rowcount)
+
+    return await db.write(run)
+
+
 async def authenticate(db: Database, token: str | None) -> Principal | None:
     """The principal a presented token stands for; None for no, unknown or revoked tokens."""
     if not token:

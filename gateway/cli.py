@@ -8,6 +8,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from gateway.config import Settings
 
@@ -138,6 +141,10 @@ def cmd_token(args: argparse.Namespace) -> int:
                 print(f"token {args.name!r}: {','.join(sorted(set(permissions)))} on {scope}")
                 print("it is shown once; only its hash is stored:")
                 print(token)
+            elif args.action == "demo":
+                token, reused = await _demo_token(db, Path(args.file))
+                print("reusing the demo token in" if reused else "new demo token (admin) saved in", args.file)
+                print(token)
             elif args.action == "list":
                 for row in await auth.list_tokens(db):
                     state = "revoked" if row.revoked_at else "active"
@@ -152,6 +159,27 @@ def cmd_token(args: argparse.Namespace) -> int:
             await db.dispose()
 
     return asyncio.run(run())
+
+
+DEMO_PREFIX = "demo-"
+
+
+async def _demo_token(db: Any, path: Path) -> tuple[str, bool]:
+    """The admin token saved in ``path`` while it is still active in this database; otherwise the
+    earlier demo tokens are revoked and a new one is created and saved (mode 0600)."""
+    from gateway import auth
+
+    saved = path.read_text().strip() if path.is_file() else ""
+    principal = await auth.authenticate(db, saved) if saved else None
+    if principal is not None and principal.name.startswith(DEMO_PREFIX):
+        return saved, True
+    await auth.revoke_tokens_with_prefix(db, DEMO_PREFIX)
+    name = f"{DEMO_PREFIX}{datetime.now(UTC):%Y%m%d-%H%M%S-%f}"
+    token = await auth.create_token(db, name=name, permissions=["admin"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token, False
 
 
 def cmd_export_schema(_: argparse.Namespace) -> int:
@@ -222,9 +250,15 @@ def parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--accounts", help="comma-separated account ids or numbers it may see (default: all)")
     actions.add_parser("list", help="list tokens (never their secrets)")
+    demo = actions.add_parser(
+        "demo",
+        help="print the demo admin token saved in --file while it is active; else revoke the earlier demo "
+        "tokens, create one and save it there",
+    )
+    demo.add_argument("--file", required=True, help="where the demo token is kept (mode 0600)")
     revoke = actions.add_parser("revoke", help="revoke a token by name")
     revoke.add_argument("--name", required=True)
-    for parser_ in (token, create, revoke):
+    for parser_ in (token, create, demo, revoke):
         parser_.set_defaults(fn=cmd_token)
     actions.choices["list"].set_defaults(fn=cmd_token)
 

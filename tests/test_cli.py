@@ -60,3 +60,28 @@ def test_migrate_then_seed_is_deterministic(tmp_path: Path) -> None:
     assert snapshots[0] == snapshots[1]
     statuses = {status for _, _, status in snapshots[0]}
     assert {"POSTED", "DRAFT"} <= statuses
+
+
+def test_demo_token_is_reused_while_active_and_replaced_when_revoked(tmp_path: Path) -> None:
+    import sqlite3
+
+    env = {"GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"}
+    run("migrate", env=env)
+    saved = tmp_path / "state" / "demo-token"
+    first = run("token", "demo", "--file", str(saved), env=env).stdout.splitlines()[-1]
+    assert saved.read_text().strip() == first
+    assert saved.stat().st_mode & 0o777 == 0o600
+    second = run("token", "demo", "--file", str(saved), env=env).stdout.splitlines()[-1]
+    assert second == first
+
+    with sqlite3.connect(tmp_path / "demo.db") as conn:
+        (name,) = conn.execute("SELECT name FROM api_token").fetchone()
+    run("token", "revoke", "--name", name, env=env)
+    third = run("token", "demo", "--file", str(saved), env=env).stdout.splitlines()[-1]
+    assert third != first and saved.read_text().strip() == third
+    saved.write_text("not-a-token\n")
+    fourth = run("token", "demo", "--file", str(saved), env=env).stdout.splitlines()[-1]
+    with sqlite3.connect(tmp_path / "demo.db") as conn:
+        states = conn.execute("SELECT revoked_at IS NULL FROM api_token ORDER BY id").fetchall()
+    # Only the newest demo token is active: a lost file never leaves the earlier ones usable.
+    assert states == [(0,), (0,), (1,)] and fourth not in (first, third)
