@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -19,6 +16,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from benchmarks.processes import running, wait_until
 from gateway.config import Settings
 from gateway.migrate import upgrade
 
@@ -87,29 +85,23 @@ async def admin_token(database_url: str) -> str:
 
 @contextlib.asynccontextmanager
 async def server(database_url: str, **env: str) -> AsyncIterator[Base]:
-    """A real ``settlement-gateway serve`` process on loopback; yields its base URL (with a token)."""
+    """A real ``settlement-gateway serve`` process on loopback; yields its base URL (with a token).
+    It is ready when ``/healthz`` answers (deadline 60 s) and is stopped, with anything it started,
+    whatever happens."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
-        env={**os.environ, "GATEWAY_DATABASE_URL": database_url, "GATEWAY_LOG_LEVEL": "WARNING", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = Base(f"http://127.0.0.1:{port}")
-    base.token = await admin_token(database_url)
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
+    settings = {"GATEWAY_DATABASE_URL": database_url, "GATEWAY_LOG_LEVEL": "WARNING", **env}
+    with running(["serve", "--port", str(port)], settings) as process:
+        base = Base(f"http://127.0.0.1:{port}")
+        base.token = await admin_token(database_url)
+        async with httpx.AsyncClient(timeout=5) as client:
+
+            async def healthy() -> bool:
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{base}/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError("the gateway did not start")
+                    return (await client.get(f"{base}/healthz")).status_code == 200
+                return False
+
+            await wait_until(healthy, f"the gateway on port {port} answering /healthz", process=process)
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def median_ms(fn: Callable[[], Awaitable[object]], runs: int, warmup: int = 3) -> float:

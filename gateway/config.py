@@ -34,6 +34,9 @@ class Settings:
     # A worker's claim on a job lasts this long unless renewed by its heartbeat.
     job_lease_seconds: float = 30.0
     job_poll_seconds: float = 0.5
+    # Tests only: once a job has written its first rows, the worker creates this file and holds its
+    # transaction open, so a test can kill it at a known point inside the transaction.
+    test_job_hold_file: str | None = None
     graphiql: bool = True
     introspection: bool = True
     # Authentication: off only with `serve --insecure-no-auth` (a warning on every start).

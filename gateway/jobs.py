@@ -21,6 +21,7 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 OPERATIONS = {False: "APPLY_CREDIT_MEMO", True: "UNAPPLY_CREDIT_MEMO"}
 # job id -> (processed, total) while this process runs it (SQLite cannot persist it mid-transaction)
 LIVE: dict[int, tuple[int, int]] = {}
+# The settlement service reports 0.6 once the job is loaded and computed; past it, rows are written.
+WRITING_STARTS = 0.6
 
 
 def now() -> datetime:
@@ -153,6 +156,8 @@ class Worker:
 
     async def _progress(self, job: Row[Any], fraction: float) -> None:
         done = min(job.total_items, int(job.total_items * fraction))
+        if self.settings.test_job_hold_file and fraction > WRITING_STARTS:
+            await _hold(Path(self.settings.test_job_hold_file))
         LIVE[job.id] = (done, job.total_items)
         await self.db.bus.publish(job_channel(job.id), {"processed": done, "total": job.total_items})
         if not self.db.is_sqlite:
@@ -231,6 +236,13 @@ class Worker:
 
 class LeaseLost(Exception):
     pass
+
+
+async def _hold(marker: Path) -> None:
+    """Tests only (``test_job_hold_file``): say that the job is inside its transaction with rows
+    written, then never return, until the process is killed."""
+    marker.touch()
+    await asyncio.Event().wait()
 
 
 async def _finish_key(conn: AsyncConnection, key: str | None, response: dict[str, Any]) -> None:

@@ -12,14 +12,18 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from websockets.asyncio.client import ClientConnection, connect
 
 from benchmarks.common import Base, server
 from benchmarks.data import DAY, items
+from benchmarks.processes import wait_until
+from gateway import store
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.ids import encode, ref
 from gateway.services import documents as docs
+from resolvers.subscriptions import event_cursor
 from tests import factories as f
 
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL")
@@ -77,6 +81,12 @@ async def documents(db: Database) -> dict[str, str]:
     return {"a": encode("Account", acct), "m": encode("CreditMemo", memo), "i": encode("Invoice", inv)}
 
 
+async def now_cursor(db: Database) -> str:
+    """The cursor of the newest event: a subscription from it sees exactly what happens next."""
+    async with db.connect() as conn:
+        return event_cursor(await conn.scalar(select(func.coalesce(func.max(store.event_t.c.id), 0))))
+
+
 async def post(client: httpx.AsyncClient, base: Base, query: str, **variables: Any) -> dict[str, Any]:
     body = (
         await client.post(
@@ -96,8 +106,9 @@ async def test_live_settlement_events_then_resume_from_a_cursor(
         server(settings.database_url, GATEWAY_WORKERS="0") as base,
         httpx.AsyncClient(timeout=30) as client,
     ):
-        async with subscribe(base, protocol, EVENTS, a=ids["a"]) as sub:
-            await asyncio.sleep(0.3)  # the subscription is live before the first mutation
+        # From the cursor of the last event so far: every later event is delivered whether the
+        # subscription is already waiting when it is written (live) or reads it when it starts.
+        async with subscribe(base, protocol, EVENTS, a=ids["a"], after=await now_cursor(db)) as sub:
             for amount in ("1.00", "2.00", "3.00"):
                 await post(client, base, APPLY, m=ids["m"], i=ids["i"], amount=amount)
             live = [(await sub.next())["settlementEvents"] for _ in range(3)]  # type: ignore[index]
@@ -169,13 +180,12 @@ async def test_a_finished_job_emits_once_and_ends(db: Database, settings: Settin
         job = (await post(client, base, APPLY_ASYNC, m=ids["m"], i=ids["i"], amount="5.00"))[
             "applyCreditMemoAsync"
         ]["job"]
-        for _ in range(200):
-            status = (await post(client, base, "query($id: ID!) { job(id: $id) { status } }", id=job["id"]))[
-                "job"
-            ]["status"]
-            if status == "COMPLETED":
-                break
-            await asyncio.sleep(0.05)
+
+        async def completed() -> bool:
+            query = "query($id: ID!) { job(id: $id) { status } }"
+            return (await post(client, base, query, id=job["id"]))["job"]["status"] == "COMPLETED"
+
+        await wait_until(completed, "the job completing")
         async with subscribe(base, "graphql-ws", JOB, id=job["id"]) as sub:
             only = await sub.next()
             assert only is not None and only["jobUpdated"]["status"] == "COMPLETED"
@@ -192,9 +202,8 @@ async def test_two_instances_share_events_and_job_progress_through_redis(
         server(settings.database_url, GATEWAY_WORKERS="0", GATEWAY_REDIS_URL=REDIS_URL) as watcher,
         server(settings.database_url, GATEWAY_WORKERS="1", GATEWAY_REDIS_URL=REDIS_URL) as actor,
         httpx.AsyncClient(timeout=30) as client,
-        subscribe(watcher, "graphql-transport-ws", EVENTS, a=ids["a"]) as events,
+        subscribe(watcher, "graphql-transport-ws", EVENTS, a=ids["a"], after=await now_cursor(db)) as events,
     ):
-        await asyncio.sleep(0.3)
         await post(client, actor, APPLY, m=ids["m"], i=ids["i"], amount="1.00")
         job = (await post(client, actor, APPLY_ASYNC, m=ids["m"], i=ids["i"], amount="2.00"))[
             "applyCreditMemoAsync"

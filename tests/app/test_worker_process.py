@@ -3,16 +3,12 @@ job exactly once and every invariant holds."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
+from pathlib import Path
 
 from sqlalchemy import func, select
 
 from benchmarks.data import DAY, items
+from benchmarks.processes import running, wait_until
 from gateway import jobs
 from gateway import store as s
 from gateway.config import Settings
@@ -23,20 +19,14 @@ from gateway.services import settlement as st
 from tests.invariants import assert_invariants
 
 
-def start_worker(url: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
+def worker_env(url: str, **more: str) -> dict[str, str]:
+    return {
         "GATEWAY_DATABASE_URL": url,
         "GATEWAY_JOB_LEASE_SECONDS": "2",
         "GATEWAY_JOB_POLL_SECONDS": "0.1",
         "GATEWAY_LOG_LEVEL": "WARNING",
+        **more,
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def status(db: Database, job_id: int) -> str:
@@ -44,15 +34,12 @@ async def status(db: Database, job_id: int) -> str:
         return str(await conn.scalar(select(s.job_t.c.status).where(s.job_t.c.id == job_id)))
 
 
-async def wait_for(db: Database, job_id: int, wanted: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while (current := await status(db, job_id)) != wanted:
-        assert time.monotonic() < deadline, f"job {job_id} is {current}, not {wanted}"
-        await asyncio.sleep(0.05)
+async def completed(db: Database, job_id: int) -> bool:
+    return await status(db, job_id) == "COMPLETED"
 
 
 async def test_sigkill_in_the_middle_of_a_job_then_a_new_worker_completes_it_once(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, tmp_path: Path
 ) -> None:
     acct = ref(encode("Account", await docs.create_account(db, name="Big", currency="USD")), "Account")
     invoices = [
@@ -84,25 +71,27 @@ async def test_sigkill_in_the_middle_of_a_job_then_a_new_worker_completes_it_onc
     )
     job_id = await jobs.submit(db, settings, data, unapply=False)
 
-    first = start_worker(settings.database_url)
-    try:
-        await wait_for(db, job_id, "PROCESSING", 60)
-        await asyncio.sleep(0.3)  # inside the job's transaction: loading, computing or writing
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-    finally:
+    hold = tmp_path / "inside-the-transaction"
+    with running(
+        ["worker"], worker_env(settings.database_url, GATEWAY_TEST_JOB_HOLD_FILE=str(hold))
+    ) as first:
+        # The worker creates the file once it has written rows inside the job's transaction, then holds.
+        await wait_until(hold.exists, "the first worker inside the job's transaction", process=first)
+        assert await status(db, job_id) == "PROCESSING"
         first.kill()
     assert await status(db, job_id) == "PROCESSING"  # claimed, never completed
     async with db.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(s.application_t)) == 0
         assert await conn.scalar(select(func.sum(s.receivable_t.c.credit_memo_amount))) == 0
+        assert await conn.scalar(select(func.count()).select_from(s.item_part_t)) == 0
 
-    second = start_worker(settings.database_url)
-    try:
-        await wait_for(db, job_id, "COMPLETED", 120)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(30)
+    with running(["worker"], worker_env(settings.database_url)) as second:
+        await wait_until(
+            lambda: completed(db, job_id),
+            "the second worker completing the job",
+            deadline=180,
+            process=second,
+        )
     async with db.connect() as conn:
         job = (await conn.execute(select(s.job_t).where(s.job_t.c.id == job_id))).one()
         applications = await conn.scalar(select(func.count()).select_from(s.application_t))
