@@ -16,9 +16,9 @@ def main() -> int:
     if args.suite == "read":
         from benchmarks.read import run
     elif args.suite == "settlement":
-        from benchmarks.settlement import run  # type: ignore[no-redef]
+        from benchmarks.settlement import run
     else:
-        from benchmarks.jobs import run  # type: ignore[no-redef]
+        from benchmarks.jobs import run
     asyncio.run(run(args))
     return 0
 

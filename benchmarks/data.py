@@ -43,7 +43,7 @@ async def memos_applied_to_invoices(db: Database, *, memos: int, items: int) -> 
         # half of the memo, prorated: every memo item gets item parts on the invoice's items
         half = sum(Decimal(str(x.amount)) + Decimal(str(x.tax_amount or 0)) for x in _items(items)) / 2
         target = st.TargetInput(
-            "INVOICE", ref(encode("Invoice", inv), "Invoice"), half, None, ("invoices", "0")
+            "INVOICE", ref(encode("Invoice", inv), "Invoice"), Decimal(half), None, ("invoices", "0")
         )
         data = st.SettleInput(
             "CREDIT_MEMO", ref(encode("CreditMemo", memo), "CreditMemo"), (target,), DAY, "PRORATION"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from functools import partial
 from typing import Any
 
 import httpx
@@ -132,7 +133,7 @@ async def run(args: argparse.Namespace) -> None:
             floor_body = orjson.loads(await floor(db))
             assert graphql_body == floor_body, "the floor must answer exactly what GraphQL answers"
             fields = _count_fields(graphql_body)
-            t_floor = await median_ms(lambda db=db: floor(db), args.runs)
+            t_floor = await median_ms(partial(floor, db), args.runs)
             t_proc = await median_ms(in_process, args.runs)
             async with (
                 server(url) as base,

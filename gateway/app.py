@@ -16,7 +16,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
-from strawberry.http.typevars import Context as ContextT
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from gateway.auth import authenticate, bearer
@@ -70,7 +69,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             opened.append(context)
         return context
 
-    async def run(self, request: Any, context: ContextT = None, root_value: Any = None) -> Any:  # type: ignore[override,assignment]
+    async def run(self, request: Any, context: Context | None = None, root_value: Any = None) -> Any:
         from strawberry.types.unset import UNSET
 
         opened: list[Context] = []
@@ -85,8 +84,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             )
         finally:
             _contexts.reset(token)
-            for context in opened:
-                await context.close()
+            for each in opened:
+                await each.close()
 
     async def _authenticate(self, request: Request) -> Response | None:
         """Find the request's principal (kept for get_context), or answer 401 with no data."""

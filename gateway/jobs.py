@@ -255,7 +255,7 @@ async def _finish_key(conn: AsyncConnection, key: str | None, response: dict[str
 
 
 @contextlib.asynccontextmanager
-async def workers(db: Database, settings: Settings, count: int):  # type: ignore[no-untyped-def]
+async def workers(db: Database, settings: Settings, count: int):
     """Run ``count`` workers in the background for the duration of the block."""
     stop = asyncio.Event()
     tasks = [asyncio.create_task(Worker(db, settings).run_forever(stop)) for _ in range(count)]

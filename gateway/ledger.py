@@ -43,7 +43,7 @@ async def resolve_targets(
     """The receivable id each (kind, ref, field) names, or None with a NotFound at ``field + id``."""
     pks = {r.pk for _, r, _ in wanted if r.pk is not None and r.pk > 0}
     numbers = {r.number for _, r, _ in wanted if r.pk is None}
-    found: dict[Any, Row[Any]] = {}
+    found: dict[Any, Any] = {}  # ("id", pk) or ("number", number) -> row
     if pks:
         stmt = select(
             s.receivable_t.c.id, s.receivable_t.c.number, s.receivable_t.c.kind, s.receivable_t.c.account_id
@@ -59,12 +59,12 @@ async def resolve_targets(
     ids: list[int | None] = []
     problems: list[e.RuleViolation] = []
     for kind, r, field in wanted:
-        row = found.get(("id", r.pk) if r.pk is not None else ("number", r.number))
-        if row is None or row.kind != kind or not scope.visible(row.account_id):
+        hit = found.get(("id", r.pk) if r.pk is not None else ("number", r.number))
+        if hit is None or hit.kind != kind or not scope.visible(hit.account_id):
             problems.append(e.NotFound(s.LABELS[kind], r.raw, field=(*field, "id")))
             ids.append(None)
         else:
-            ids.append(int(row.id))
+            ids.append(int(hit.id))
     return ids, problems
 
 

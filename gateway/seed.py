@@ -181,7 +181,7 @@ async def _credit_memo(
     return pk
 
 
-async def _invoice_items(db: Database, invoice_pk: int) -> list:  # type: ignore[type-arg]
+async def _invoice_items(db: Database, invoice_pk: int) -> list:
     async with db.connect() as conn:
         return await store.credited_amounts(conn, invoice_pk)
 

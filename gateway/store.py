@@ -20,20 +20,20 @@ from gateway.ids import Ref
 from gateway.settlement import errors as e
 from gateway.settlement.documents import PlannedItem
 
-account_t: Table = t.Account.__table__  # type: ignore[assignment]
-receivable_t: Table = t.Receivable.__table__  # type: ignore[assignment]
-receivable_item_t: Table = t.ReceivableItem.__table__  # type: ignore[assignment]
-credit_memo_t: Table = t.CreditMemo.__table__  # type: ignore[assignment]
-credit_memo_item_t: Table = t.CreditMemoItem.__table__  # type: ignore[assignment]
-payment_t: Table = t.Payment.__table__  # type: ignore[assignment]
-part_t: Table = t.Part.__table__  # type: ignore[assignment]
-item_part_t: Table = t.ItemPart.__table__  # type: ignore[assignment]
-application_t: Table = t.Application.__table__  # type: ignore[assignment]
-application_line_t: Table = t.ApplicationLine.__table__  # type: ignore[assignment]
-event_t: Table = t.SettlementEvent.__table__  # type: ignore[assignment]
-sequence_t: Table = t.DocumentSequence.__table__  # type: ignore[assignment]
-job_t: Table = t.Job.__table__  # type: ignore[assignment]
-idempotency_t: Table = t.IdempotencyKey.__table__  # type: ignore[assignment]
+account_t = t.table_of(t.Account)
+receivable_t = t.table_of(t.Receivable)
+receivable_item_t = t.table_of(t.ReceivableItem)
+credit_memo_t = t.table_of(t.CreditMemo)
+credit_memo_item_t = t.table_of(t.CreditMemoItem)
+payment_t = t.table_of(t.Payment)
+part_t = t.table_of(t.Part)
+item_part_t = t.table_of(t.ItemPart)
+application_t = t.table_of(t.Application)
+application_line_t = t.table_of(t.ApplicationLine)
+event_t = t.table_of(t.SettlementEvent)
+sequence_t = t.table_of(t.DocumentSequence)
+job_t = t.table_of(t.Job)
+idempotency_t = t.table_of(t.IdempotencyKey)
 
 NUMBER_FORMATS = {
     "ACCOUNT": "A{:08d}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, Table
@@ -69,7 +70,7 @@ def _pages(ctx: Context, table: Table, parent: str) -> DataLoader[PageKey, list[
         found: dict[PageKey, list[Row[Any]]] = {}
         for spec, ids in groups.items():
             rows = await ctx.read(
-                lambda conn, ids=ids, spec=spec: reads.pages_by_parent(conn, table, parent, ids, spec)
+                partial(reads.pages_by_parent, table=table, parent=parent, parent_ids=ids, spec=spec)
             )
             found.update({(pid, spec): rows.get(pid, []) for pid in ids})
         return [found[k] for k in keys]
@@ -85,7 +86,7 @@ def _counts(ctx: Context, table: Table, parent: str) -> DataLoader[CountKey, int
         found: dict[CountKey, int] = {}
         for where, ids in groups.items():
             counts = await ctx.read(
-                lambda conn, ids=ids, where=where: reads.counts_by_parent(conn, table, parent, ids, where)
+                partial(reads.counts_by_parent, table=table, parent=parent, parent_ids=ids, where=where)
             )
             found.update({(pid, where): counts.get(pid, 0) for pid in ids})
         return [found[k] for k in keys]

@@ -15,7 +15,7 @@ from schema.connection import Connection, build, page_spec
 
 
 def ctx(info: Info) -> Context:
-    return info.context  # type: ignore[no-any-return]
+    return info.context
 
 
 async def one(

@@ -85,7 +85,7 @@ SOURCES = {
 }
 
 
-async def _settle(info: Info, input: Any, payload: type[P], kind: str, *, unapply: bool) -> P:
+async def _settle(info: Info, input: Any, payload: Callable[..., P], kind: str, *, unapply: bool) -> P:
     """Apply or unapply a credit memo or a payment: the same service, the payload of its kind."""
     c = ctx(info)
     type_name, input_field, payload_field = SOURCES[kind]
@@ -123,7 +123,7 @@ async def unapply_payment(info: Info, input: i.ApplyPaymentInput) -> p.PaymentSe
     return await _settle(info, input, p.PaymentSettlementPayload, PAYMENT, unapply=True)
 
 
-async def _mirror(info: Info, input: Any, payload: type[P], *, write_off: bool) -> P:
+async def _mirror(info: Info, input: Any, payload: Callable[..., P], *, write_off: bool) -> P:
     """Reverse or write off: both create a debit memo and apply the memo fully to it."""
     c = ctx(info)
 

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -42,9 +43,10 @@ async def job_states(info: Info, raw_id: str) -> AsyncIterator[Row[Any]]:
     """The job's row on every change; progress messages from the bus (any instance) are merged in
     while it runs. Ends after COMPLETED or FAILED."""
     c = ctx(info)
-    row = await find(info, "Job", raw_id)
-    if row is None:
+    found = await find(info, "Job", raw_id)
+    if found is None:
         raise QueryArgumentError(f"job {raw_id} does not exist", ["id"])
+    row: Any = found
     last = None
     async with c.db.bus.listen(job_channel(row.id)) as queue:
         while True:
@@ -57,7 +59,7 @@ async def job_states(info: Info, raw_id: str) -> AsyncIterator[Row[Any]]:
                 return
             message = await _next(queue)
             await c.after_write()
-            row = await c.read(lambda conn, pk=row.id: _one_job(conn, pk))
+            row = await c.read(partial(_one_job, pk=row.id))
             if message and "processed" in message and row.status == "PROCESSING":
                 row = _with_progress(row, int(message["processed"]))
 
@@ -92,11 +94,11 @@ async def events(info: Info, account_raw: str | None, after: str | None) -> Asyn
         position = _event_id(after)
     else:
         # No cursor: live events only, from now on.
-        position = await c.read(lambda conn: _last_event_id(conn))
+        position = await c.read(_last_event_id)
     async with c.db.bus.listen(EVENTS) as queue:
         while True:
             await c.after_write()
-            rows = await c.read(lambda conn, after=position: _events_after(conn, after, accounts))
+            rows = await c.read(partial(_events_after, position=position, accounts=accounts))
             for row in rows:
                 position = row.id
                 yield row

@@ -53,7 +53,7 @@ class GatewaySchema(strawberry.Schema):
         return None
 
 
-def build_schema(extensions: list | None = None) -> strawberry.Schema:  # type: ignore[type-arg]
+def build_schema(extensions: list | None = None) -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         mutation=Mutation,

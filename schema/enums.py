@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import strawberry
 
@@ -103,7 +104,13 @@ class SettlementEventKind(Enum):
     CANCELED = "CANCELED"
 
 
-# The rules' enums are the single source of these values.
-ErrorCode = strawberry.enum(Code, name="ErrorCode")
-LimitName = strawberry.enum(Limit, name="LimitName")
-RemedyEnum = strawberry.enum(Remedy, name="Remedy")
+# The rules' enums are the single source of these values. strawberry.enum registers the GraphQL name
+# on the class and returns the class itself, which is what the type checker is told.
+if TYPE_CHECKING:
+    ErrorCode = Code
+    LimitName = Limit
+    RemedyEnum = Remedy
+else:
+    ErrorCode = strawberry.enum(Code, name="ErrorCode")
+    LimitName = strawberry.enum(Limit, name="LimitName")
+    RemedyEnum = strawberry.enum(Remedy, name="Remedy")

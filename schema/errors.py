@@ -47,15 +47,15 @@ CATEGORIES: dict[Code, ErrorCategory] = {
 
 @strawberry.type
 class LimitViolation:
-    name: LimitName  # type: ignore[valid-type]
+    name: LimitName
     max: int
     actual: int
-    remedies: list[RemedyEnum]  # type: ignore[valid-type]
+    remedies: list[RemedyEnum]
 
 
 @strawberry.type
 class UserError:
-    code: ErrorCode  # type: ignore[valid-type]
+    code: ErrorCode
     category: ErrorCategory
     message: str
     field: list[str] | None = strawberry.field(

@@ -16,7 +16,7 @@ from schema import payloads as p
 from schema.query import by_ref
 
 
-def _memo_ref(raw: str):  # type: ignore[no-untyped-def]
+def _memo_ref(raw: str):
     return ref(raw, "CreditMemo")
 
 
@@ -112,7 +112,7 @@ class Mutation:
             lambda: svc.create_payment(
                 ctx(info).db,
                 account=account_ref(input.account_id),
-                amount=input.amount,
+                amount=str(input.amount),  # the Decimal scalar parses to the client's text
                 effective_date=input.effective_date,
             ),
             lambda pk: by_ref_payload(info, "Payment", pk, p.PaymentPayload, "payment"),
@@ -197,7 +197,7 @@ class Mutation:
     )
 
 
-async def by_ref_payload(info: Info, type_name: str, pk: int, payload: type, field: str):  # type: ignore[no-untyped-def]
+async def by_ref_payload(info: Info, type_name: str, pk: int, payload: type, field: str):
     node = await by_ref(info, type_name, encode(type_name, pk), None)
     return payload(**{field: node})
 

@@ -74,7 +74,7 @@ async def top_level(
 class Query:
     @strawberry.field(extensions=[Requires("read")])
     async def node(self, info: Info, id: strawberry.ID) -> t.Node | None:
-        return await node_of(info, id)  # type: ignore[no-any-return]
+        return await node_of(info, id)
 
     @strawberry.field(extensions=[Requires("read")])
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[t.Node | None]:
@@ -84,7 +84,7 @@ class Query:
     async def account(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Account | None:
-        return await by_ref(info, "Account", id, number)  # type: ignore[no-any-return]
+        return await by_ref(info, "Account", id, number)
 
     @strawberry.field(extensions=[Requires("read")])
     async def accounts(
@@ -96,7 +96,7 @@ class Query:
     async def credit_memo(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.CreditMemo | None:
-        return await by_ref(info, "CreditMemo", id, number)  # type: ignore[no-any-return]
+        return await by_ref(info, "CreditMemo", id, number)
 
     @strawberry.field(extensions=[Requires("read")])
     async def credit_memos(
@@ -124,7 +124,7 @@ class Query:
     async def debit_memo(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.DebitMemo | None:
-        return await by_ref(info, "DebitMemo", id, number)  # type: ignore[no-any-return]
+        return await by_ref(info, "DebitMemo", id, number)
 
     @strawberry.field(extensions=[Requires("read")])
     async def debit_memos(
@@ -141,7 +141,7 @@ class Query:
     async def invoice(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Invoice | None:
-        return await by_ref(info, "Invoice", id, number)  # type: ignore[no-any-return]
+        return await by_ref(info, "Invoice", id, number)
 
     @strawberry.field(extensions=[Requires("read")])
     async def invoices(
@@ -158,11 +158,11 @@ class Query:
     async def payment(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Payment | None:
-        return await by_ref(info, "Payment", id, number)  # type: ignore[no-any-return]
+        return await by_ref(info, "Payment", id, number)
 
     @strawberry.field(extensions=[Requires("read")])
     async def job(self, info: Info, id: strawberry.ID) -> t.Job | None:
-        return await by_ref(info, "Job", id, None)  # type: ignore[no-any-return]
+        return await by_ref(info, "Job", id, None)
 
     @strawberry.field(extensions=[Requires("read")])
     async def jobs(

@@ -30,26 +30,26 @@ class SettlementEvent:
         return cls(
             cursor=subscriptions.event_cursor(r.id),
             kind=r.kind,
-            occurred_at=_utc(r.occurred_at),  # type: ignore[arg-type]
+            occurred_at=_utc(r.occurred_at),
             created_by=r.created_by,
             _row=r,
         )
 
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)
 
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo | None:
-        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)
 
     @strawberry.field
     async def payment(self, info: Info) -> Payment | None:
-        return await one(ctx(info).loaders.payments_by_id, self._row.payment_id, Payment.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.payments_by_id, self._row.payment_id, Payment.from_row)
 
     @strawberry.field
     async def application(self, info: Info) -> Application | None:
-        return await one(ctx(info).loaders.applications_by_id, self._row.application_id, Application.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.applications_by_id, self._row.application_id, Application.from_row)
 
 
 @strawberry.type

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 import strawberry
 from sqlalchemy import Row
@@ -33,6 +33,16 @@ from schema.inputs import CreditMemoFilter, CreditMemoSort, DocumentFilter
 ITEM_ORDER = ("seq",)
 
 
+def node_id(type_name: str, pk: int) -> strawberry.ID:
+    return strawberry.ID(encode(type_name, pk))
+
+
+@overload
+def _utc(value: datetime.datetime) -> datetime.datetime: ...
+@overload
+def _utc(value: None) -> None: ...
+@overload
+def _utc(value: datetime.datetime | None) -> datetime.datetime | None: ...
 def _utc(value: datetime.datetime | None) -> datetime.datetime | None:
     if value is None or value.tzinfo is not None:
         return value
@@ -53,7 +63,7 @@ class Account(Node):
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> Account:
-        return cls(id=encode("Account", r.id), number=r.number, name=r.name, currency=r.currency, _pk=r.id)
+        return cls(id=node_id("Account", r.id), number=r.number, name=r.name, currency=r.currency, _pk=r.id)
 
     @strawberry.field
     async def credit_memos(
@@ -155,7 +165,7 @@ class Invoice(Node):
     def from_row(cls, r: Row[Any]) -> Invoice:
         c = r.currency
         return cls(
-            id=encode("Invoice", r.id),
+            id=node_id("Invoice", r.id),
             number=r.number,
             status=r.status,
             currency=c,
@@ -170,7 +180,7 @@ class Invoice(Node):
 
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)
 
     @strawberry.field
     async def items(
@@ -234,7 +244,7 @@ class InvoiceItem(Node):
     @classmethod
     def from_row(cls, r: Row[Any]) -> InvoiceItem:
         return cls(
-            id=encode("InvoiceItem", r.id),
+            id=node_id("InvoiceItem", r.id),
             kind=r.kind,
             sku=r.sku,
             description=r.description,
@@ -245,13 +255,13 @@ class InvoiceItem(Node):
 
     @strawberry.field
     async def invoice(self, info: Info) -> Invoice:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.receivable_id, Invoice.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.receivables_by_id, self._row.receivable_id, Invoice.from_row)
 
     @strawberry.field(description="The charge a TAX or DISCOUNT item belongs to.")
     async def parent_item(self, info: Info) -> InvoiceItem | None:
         return await one(
             ctx(info).loaders.receivable_items_by_id, self._row.parent_item_id, InvoiceItem.from_row
-        )  # type: ignore[no-any-return]
+        )
 
     @strawberry.field(description="TAX items whose parent is this item.")
     async def taxation_items(self, info: Info) -> list[InvoiceItem]:
@@ -278,7 +288,7 @@ class DebitMemo(Node):
     def from_row(cls, r: Row[Any]) -> DebitMemo:
         c = r.currency
         return cls(
-            id=encode("DebitMemo", r.id),
+            id=node_id("DebitMemo", r.id),
             number=r.number,
             status=r.status,
             currency=c,
@@ -294,13 +304,13 @@ class DebitMemo(Node):
 
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)
 
     @strawberry.field(description="Set when created by reversing or writing off a credit memo.")
     async def referred_credit_memo(self, info: Info) -> CreditMemo | None:
         return await one(
             ctx(info).loaders.credit_memos_by_id, self._row.referred_credit_memo_id, CreditMemo.from_row
-        )  # type: ignore[no-any-return]
+        )
 
     @strawberry.field
     async def items(
@@ -347,7 +357,7 @@ class DebitMemoItem(Node):
     @classmethod
     def from_row(cls, r: Row[Any]) -> DebitMemoItem:
         return cls(
-            id=encode("DebitMemoItem", r.id),
+            id=node_id("DebitMemoItem", r.id),
             kind=r.kind,
             sku=r.sku,
             description=r.description,
@@ -358,13 +368,13 @@ class DebitMemoItem(Node):
 
     @strawberry.field
     async def debit_memo(self, info: Info) -> DebitMemo:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.receivable_id, DebitMemo.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.receivables_by_id, self._row.receivable_id, DebitMemo.from_row)
 
     @strawberry.field
     async def parent_item(self, info: Info) -> DebitMemoItem | None:
         return await one(
             ctx(info).loaders.receivable_items_by_id, self._row.parent_item_id, DebitMemoItem.from_row
-        )  # type: ignore[no-any-return]
+        )
 
     @strawberry.field
     async def taxation_items(self, info: Info) -> list[DebitMemoItem]:
@@ -408,7 +418,7 @@ class CreditMemo(Node):
     def from_row(cls, r: Row[Any]) -> CreditMemo:
         c = r.currency
         return cls(
-            id=encode("CreditMemo", r.id),
+            id=node_id("CreditMemo", r.id),
             number=r.number,
             status=r.status,
             currency=c,
@@ -424,16 +434,16 @@ class CreditMemo(Node):
             comment=r.comment,
             created_at=_utc(r.created_at),
             posted_at=_utc(r.posted_at),
-            _row=r,  # type: ignore[arg-type]
+            _row=r,
         )
 
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)
 
     @strawberry.field
     async def referred_invoice(self, info: Info) -> Invoice | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.referred_invoice_id, Invoice.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.receivables_by_id, self._row.referred_invoice_id, Invoice.from_row)
 
     @strawberry.field
     async def items(
@@ -498,7 +508,7 @@ class CreditMemoItem(Node):
     def from_row(cls, r: Row[Any]) -> CreditMemoItem:
         c = r.currency
         return cls(
-            id=encode("CreditMemoItem", r.id),
+            id=node_id("CreditMemoItem", r.id),
             kind=r.kind,
             sku=r.sku,
             description=r.description,
@@ -511,13 +521,13 @@ class CreditMemoItem(Node):
 
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo:
-        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)
 
     @strawberry.field
     async def parent_item(self, info: Info) -> CreditMemoItem | None:
         return await one(
             ctx(info).loaders.credit_memo_items_by_id, self._row.parent_item_id, CreditMemoItem.from_row
-        )  # type: ignore[no-any-return]
+        )
 
     @strawberry.field
     async def taxation_items(self, info: Info) -> list[CreditMemoItem]:
@@ -529,7 +539,7 @@ class CreditMemoItem(Node):
     async def source_item(self, info: Info) -> InvoiceItem | None:
         return await one(
             ctx(info).loaders.receivable_items_by_id, self._row.source_item_id, InvoiceItem.from_row
-        )  # type: ignore[no-any-return]
+        )
 
     @strawberry.field
     async def item_parts(self, info: Info) -> list[CreditMemoItemPart]:
@@ -545,15 +555,15 @@ class CreditMemoPart(Node):
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> CreditMemoPart:
-        return cls(id=encode("CreditMemoPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
+        return cls(id=node_id("CreditMemoPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
 
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo:
-        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)
 
     @strawberry.field(description="Null for the unapplied part.")
     async def target(self, info: Info) -> SettlementTarget | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)
 
     @strawberry.field
     async def item_parts(self, info: Info) -> list[CreditMemoItemPart]:
@@ -567,23 +577,23 @@ class CreditMemoItemPart(Node):
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> CreditMemoItemPart:
-        return cls(id=encode("CreditMemoItemPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
+        return cls(id=node_id("CreditMemoItemPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
 
     @strawberry.field
     async def part(self, info: Info) -> CreditMemoPart:
-        return await one(ctx(info).loaders.parts_by_id, self._row.part_id, CreditMemoPart.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.parts_by_id, self._row.part_id, CreditMemoPart.from_row)
 
     @strawberry.field
     async def credit_memo_item(self, info: Info) -> CreditMemoItem:
         return await one(
             ctx(info).loaders.credit_memo_items_by_id, self._row.credit_memo_item_id, CreditMemoItem.from_row
-        )  # type: ignore[no-any-return]
+        )
 
     @strawberry.field
     async def target_item(self, info: Info) -> SettlementTargetItem:
         return await one(
             ctx(info).loaders.receivable_items_by_id, self._row.target_item_id, target_item_from_row
-        )  # type: ignore[no-any-return]
+        )
 
 
 @strawberry.type
@@ -600,7 +610,7 @@ class Payment(Node):
     def from_row(cls, r: Row[Any]) -> Payment:
         c = r.currency
         return cls(
-            id=encode("Payment", r.id),
+            id=node_id("Payment", r.id),
             number=r.number,
             currency=c,
             effective_date=r.effective_date,
@@ -612,7 +622,7 @@ class Payment(Node):
 
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)
 
     @strawberry.field
     async def parts(
@@ -653,15 +663,15 @@ class PaymentPart(Node):
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> PaymentPart:
-        return cls(id=encode("PaymentPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
+        return cls(id=node_id("PaymentPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
 
     @strawberry.field
     async def payment(self, info: Info) -> Payment:
-        return await one(ctx(info).loaders.payments_by_id, self._row.payment_id, Payment.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.payments_by_id, self._row.payment_id, Payment.from_row)
 
     @strawberry.field(description="Null for the unapplied part.")
     async def target(self, info: Info) -> SettlementTarget | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)
 
     @strawberry.field
     async def item_parts(self, info: Info) -> list[PaymentItemPart]:
@@ -675,17 +685,17 @@ class PaymentItemPart(Node):
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> PaymentItemPart:
-        return cls(id=encode("PaymentItemPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
+        return cls(id=node_id("PaymentItemPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
 
     @strawberry.field
     async def part(self, info: Info) -> PaymentPart:
-        return await one(ctx(info).loaders.parts_by_id, self._row.part_id, PaymentPart.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.parts_by_id, self._row.part_id, PaymentPart.from_row)
 
     @strawberry.field
     async def target_item(self, info: Info) -> SettlementTargetItem:
         return await one(
             ctx(info).loaders.receivable_items_by_id, self._row.target_item_id, target_item_from_row
-        )  # type: ignore[no-any-return]
+        )
 
 
 ApplicationPart = Annotated[CreditMemoPart | PaymentPart, strawberry.union("ApplicationPart")]
@@ -708,27 +718,27 @@ class Application(Node):
     @classmethod
     def from_row(cls, r: Row[Any]) -> Application:
         return cls(
-            id=encode("Application", r.id),
+            id=node_id("Application", r.id),
             kind=r.kind,
             effective_date=r.effective_date,
             amount=from_minor(r.amount, r.currency),
             rule=r.rule,
             created_by=r.created_by,
             created_at=_utc(r.created_at),
-            _row=r,  # type: ignore[arg-type]
+            _row=r,
         )
 
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo | None:
-        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)
 
     @strawberry.field
     async def payment(self, info: Info) -> Payment | None:
-        return await one(ctx(info).loaders.payments_by_id, self._row.payment_id, Payment.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.payments_by_id, self._row.payment_id, Payment.from_row)
 
     @strawberry.field(description="Created by REVERSE or WRITE_OFF.")
     async def debit_memo(self, info: Info) -> DebitMemo | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.debit_memo_id, DebitMemo.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.receivables_by_id, self._row.debit_memo_id, DebitMemo.from_row)
 
     @strawberry.field(description="Movements between items; a refund's lines are in refundLines.")
     async def lines(self, info: Info) -> list[ApplicationLine]:
@@ -761,17 +771,17 @@ class ApplicationLine:
     async def source_item(self, info: Info) -> CreditMemoItem | None:
         return await one(
             ctx(info).loaders.credit_memo_items_by_id, self._row.credit_memo_item_id, CreditMemoItem.from_row
-        )  # type: ignore[no-any-return]
+        )
 
     @strawberry.field
     async def target(self, info: Info) -> SettlementTarget:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)
 
     @strawberry.field
     async def target_item(self, info: Info) -> SettlementTargetItem:
         return await one(
             ctx(info).loaders.receivable_items_by_id, self._row.target_item_id, target_item_from_row
-        )  # type: ignore[no-any-return]
+        )
 
 
 @strawberry.type
@@ -804,10 +814,10 @@ class Job(Node):
             100.0 if total == 0 and r.status == "COMPLETED" else (100.0 * done / total if total else 0.0)
         )
         return cls(
-            id=encode("Job", r.id),
+            id=node_id("Job", r.id),
             operation=r.operation,
             status=r.status,
-            created_at=_utc(r.created_at),  # type: ignore[arg-type]
+            created_at=_utc(r.created_at),
             started_at=_utc(r.started_at),
             finished_at=_utc(r.finished_at),
             progress=JobProgress(total_items=total, processed_items=done, percent=round(percent, 2)),
@@ -817,8 +827,8 @@ class Job(Node):
 
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo:
-        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)
 
     @strawberry.field(description="Set when COMPLETED.")
     async def application(self, info: Info) -> Application | None:
-        return await one(ctx(info).loaders.applications_by_id, self._row.application_id, Application.from_row)  # type: ignore[no-any-return]
+        return await one(ctx(info).loaders.applications_by_id, self._row.application_id, Application.from_row)

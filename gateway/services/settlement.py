@@ -89,7 +89,7 @@ class Outcome:
             data["debit_memo_id"],
             data["rule"],
             tuple(tuple(w) for w in data["warnings"]),
-        )  # type: ignore[misc]
+        )
 
 
 def _source_field(kind: str) -> tuple[str, ...]:

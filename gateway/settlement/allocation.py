@@ -49,7 +49,7 @@ def fifo_order(items: Sequence[ItemT]) -> list[ItemT]:
     children: dict[int, list[ItemT]] = {}
     for item in by_seq:
         if item.kind == TAX and item.parent_id in ids and item.parent_id != item.id:
-            children.setdefault(item.parent_id, []).append(item)  # type: ignore[arg-type]
+            children.setdefault(item.parent_id, []).append(item)
     placed: set[int] = set()
     ordered: list[ItemT] = []
 

@@ -8,7 +8,7 @@ Create Date: 2026-11-23 14:29:26.415602
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0001'
