@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy import Row, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +34,9 @@ event_t: Table = t.SettlementEvent.__table__  # type: ignore[assignment]
 sequence_t: Table = t.DocumentSequence.__table__  # type: ignore[assignment]
 job_t: Table = t.Job.__table__  # type: ignore[assignment]
 idempotency_t: Table = t.IdempotencyKey.__table__  # type: ignore[assignment]
+file_t: Table = t.CreditMemoFile.__table__  # type: ignore[assignment]
+pdf_t: Table = t.CreditMemoPdf.__table__  # type: ignore[assignment]
+email_t: Table = t.CreditMemoEmail.__table__  # type: ignore[assignment]
 
 NUMBER_FORMATS = {
     "ACCOUNT": "A{:08d}",
@@ -219,3 +222,56 @@ async def delete_credit_memo(conn: AsyncConnection, memo_id: int) -> None:
 
 def as_date(value: date | datetime) -> date:
     return value.date() if isinstance(value, datetime) else value
+
+
+# ---------------------------------------------------------------- memo edits
+
+
+async def memo_items(conn: AsyncConnection, memo_id: int) -> list[Row[Any]]:
+    stmt = (
+        select(credit_memo_item_t)
+        .where(credit_memo_item_t.c.credit_memo_id == memo_id)
+        .order_by(credit_memo_item_t.c.seq)
+    )
+    return list((await conn.execute(stmt)).all())
+
+
+async def refresh_draft_totals(conn: AsyncConnection, memo_id: int) -> None:
+    """A DRAFT memo's totals from its items: nothing is applied or refunded yet, so everything
+    is unapplied, and its one part (the unapplied part) holds the whole amount."""
+    i = credit_memo_item_t
+    total, tax, count = (
+        await conn.execute(
+            select(
+                func.coalesce(func.sum(i.c.amount), 0),
+                func.coalesce(func.sum(i.c.amount).filter(i.c.kind == "TAX"), 0),
+                func.count(),
+            ).where(i.c.credit_memo_id == memo_id)
+        )
+    ).one()
+    await conn.execute(
+        update(credit_memo_t)
+        .where(credit_memo_t.c.id == memo_id)
+        .values(amount=total, tax_amount=tax, unapplied_amount=total, item_count=count)
+    )
+    await conn.execute(
+        update(part_t)
+        .where(part_t.c.credit_memo_id == memo_id, part_t.c.target_id.is_(None))
+        .values(amount=total)
+    )
+
+
+async def resequence(conn: AsyncConnection, memo_id: int, order: Sequence[int]) -> None:
+    """Give the memo's items the FIFO positions of ``order`` (item ids). Every seq goes negative
+    first (rows just inserted have a negative one already), so that no step of the renumbering
+    collides with the (memo, seq) unique key."""
+    i = credit_memo_item_t
+    await conn.execute(update(i).where(i.c.credit_memo_id == memo_id, i.c.seq >= 0).values(seq=-i.c.seq - 1))
+    await conn.execute(
+        update(i).where(i.c.id == bindparam("item_id")).values(seq=bindparam("new_seq")),
+        [{"item_id": pk, "new_seq": n} for n, pk in enumerate(order)],
+    )
+
+
+async def lock_row(conn: AsyncConnection, table: Table, pk: int) -> Row[Any]:
+    return (await conn.execute(select(table).where(table.c.id == pk).with_for_update())).one()

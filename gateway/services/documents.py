@@ -38,7 +38,9 @@ class Actor:
 SYSTEM = Actor("system")
 
 
-async def create_account(db: Database, *, name: str, currency: str, number: str | None = None) -> int:
+async def create_account(
+    db: Database, *, name: str, currency: str, number: str | None = None, bill_to_email: str | None = None
+) -> int:
     if scope.ACCOUNTS.get() is not None:
         raise e.Rejected([e.PermissionDenied("a token limited to some accounts cannot create accounts")])
     problems: list[e.RuleViolation] = []
@@ -51,6 +53,8 @@ async def create_account(db: Database, *, name: str, currency: str, number: str 
         problems.append(e.InvalidValue("an account needs a name", field=("name",)))
     if number is not None and not number.strip():
         problems.append(e.InvalidValue("an account number may not be blank", field=("number",)))
+    if bill_to_email is not None and not rules.is_email_address(bill_to_email):
+        problems.append(e.InvalidValue(f"{bill_to_email!r} is not an email address", field=("billToEmail",)))
     if problems:
         raise e.Rejected(problems)
 
@@ -67,6 +71,7 @@ async def create_account(db: Database, *, name: str, currency: str, number: str 
                     number=chosen,
                     name=name.strip(),
                     currency=currency,
+                    bill_to_email=bill_to_email,
                     created_at=datetime.now(UTC),
                 )
         except IntegrityError:  # a concurrent request took the number after our check
