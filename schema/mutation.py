@@ -7,7 +7,7 @@ from strawberry.types import Info
 
 from gateway.ids import encode, ref
 from gateway.services import documents as svc
-from resolvers import memo_edits, settlement
+from resolvers import memo_edits, memo_files, settlement
 from resolvers.documents import account_ref, actor, credit_requests, mutate, new_items
 from resolvers.permissions import Requires
 from resolvers.relations import ctx
@@ -184,6 +184,11 @@ class Mutation:
         memo_edits.create_taxation_items,
         description="TAX items under CHARGE items of a DRAFT memo, each right after its parent.",
         extensions=[Requires("document.manage", payload=p.CreditMemoPayload)],
+    )
+    upload_credit_memo_file = strawberry.mutation(
+        memo_files.upload_credit_memo_file,
+        description="A file (GraphQL multipart request spec) attached to the memo; see CreditMemo.files.",
+        extensions=[Requires("document.manage", payload=p.CreditMemoFilePayload)],
     )
     apply_credit_memo = strawberry.mutation(
         settlement.apply_credit_memo,

@@ -44,6 +44,8 @@ class Code(StrEnum):
     NO_ITEMS = "NO_ITEMS"
     ITEM_EXCEEDS_CREDITABLE = "ITEM_EXCEEDS_CREDITABLE"
     DUPLICATE_NUMBER = "DUPLICATE_NUMBER"
+    FILE_TOO_LARGE = "FILE_TOO_LARGE"
+    UNSUPPORTED_CONTENT_TYPE = "UNSUPPORTED_CONTENT_TYPE"
 
 
 class Limit(StrEnum):
@@ -169,6 +171,14 @@ class ItemExceedsCreditable(RuleViolation):
 
 class DuplicateNumber(RuleViolation):
     code = Code.DUPLICATE_NUMBER
+
+
+class FileTooLarge(RuleViolation):
+    code = Code.FILE_TOO_LARGE
+
+
+class UnsupportedContentType(RuleViolation):
+    code = Code.UNSUPPORTED_CONTENT_TYPE
 
 
 class AmountExceedsUnapplied(RuleViolation):
