@@ -7,7 +7,7 @@ read with SQLAlchemy Core (``Row`` objects), not ORM instances: cheaper, and not
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Row, Table, bindparam, func, select, update
@@ -275,3 +275,31 @@ async def resequence(conn: AsyncConnection, memo_id: int, order: Sequence[int]) 
 
 async def lock_row(conn: AsyncConnection, table: Table, pk: int) -> Row[Any]:
     return (await conn.execute(select(table).where(table.c.id == pk).with_for_update())).one()
+
+
+async def set_pdf_state(conn: AsyncConnection, memo_id: int, **values: Any) -> None:
+    """Insert or update the PDF state row of a memo."""
+    stmt = (
+        _insert(conn, pdf_t)
+        .values(credit_memo_id=memo_id, **values)
+        .on_conflict_do_update(index_elements=[pdf_t.c.credit_memo_id], set_=values)
+    )
+    await conn.execute(stmt)
+
+
+async def insert_job(
+    conn: AsyncConnection, *, operation: str, memo: Row[Any], request: str, total: int, created_by: str | None
+) -> int:
+    return await insert_row(
+        conn,
+        job_t,
+        operation=operation,
+        status="PENDING",
+        account_id=memo.account_id,
+        credit_memo_id=memo.id,
+        request=request,
+        total_items=total,
+        processed_items=0,
+        created_by=created_by,
+        created_at=datetime.now(UTC),
+    )

@@ -1,7 +1,8 @@
-"""uploadCreditMemoFile: the multipart upload's bytes, within the size limit, to the file service."""
+"""uploadCreditMemoFile, generateCreditMemoPdfs, creditMemoPdfStatus, emailCreditMemo."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import strawberry
@@ -10,11 +11,13 @@ from strawberry.types import Info
 
 from gateway.files import file_store
 from gateway.ids import ref
-from gateway.services import files
+from gateway.services import emails, files, pdfs
 from resolvers.documents import actor, mutate
+from resolvers.lookup import find
 from resolvers.relations import ctx
+from schema import inputs as i
 from schema import payloads as p
-from schema.memo_files import CreditMemoFile
+from schema.memo_files import CreditMemoFile, CreditMemoPdf
 
 
 async def _file_payload(info: Info, pk: int) -> p.CreditMemoFilePayload:
@@ -46,3 +49,54 @@ async def upload_credit_memo_file(
         lambda pk: _file_payload(info, pk),
         lambda errors: p.CreditMemoFilePayload(user_errors=errors),
     )
+
+
+async def _job_payload(info: Info, pk: int) -> p.JobPayload:
+    from schema.mutation import by_ref_payload
+
+    return await by_ref_payload(info, "Job", pk, p.JobPayload, "job")  # type: ignore[no-any-return]
+
+
+async def generate_credit_memo_pdfs(
+    self: Any, info: Info, input: i.GenerateCreditMemoPdfsInput
+) -> p.JobPayload:
+    c = ctx(info)
+    return await mutate(
+        info,
+        lambda: pdfs.submit(
+            c.db, c.settings, memos=[ref(m, "CreditMemo") for m in input.credit_memo_ids], actor=actor(info)
+        ),
+        lambda pk: _job_payload(info, pk),
+        lambda errors: p.JobPayload(user_errors=errors),
+    )
+
+
+async def email_credit_memo(self: Any, info: Info, input: i.EmailCreditMemoInput) -> p.JobPayload:
+    c = ctx(info)
+    return await mutate(
+        info,
+        lambda: emails.submit(
+            c.db,
+            memo=ref(input.credit_memo_id, "CreditMemo"),
+            to=input.to,
+            key=input.idempotency_key or c.idempotency_key,
+            actor=actor(info),
+        ),
+        lambda pk: _job_payload(info, pk),
+        lambda errors: p.JobPayload(user_errors=errors),
+    )
+
+
+async def credit_memo_pdf_status(
+    self: Any, info: Info, ids: list[strawberry.ID]
+) -> list[CreditMemoPdf | None]:
+    """Per id, in order: the memo's PDF state, or null when no visible memo has that id."""
+
+    async def one(raw: str) -> CreditMemoPdf | None:
+        row = await find(info, "CreditMemo", raw)
+        if row is None:
+            return None
+        states = await ctx(info).loaders.pdfs_by_credit_memo.load(row.id)
+        return CreditMemoPdf.from_row(states[0]) if states else CreditMemoPdf.none(row.id)
+
+    return list(await asyncio.gather(*(one(raw) for raw in ids)))

@@ -190,6 +190,16 @@ class Mutation:
         description="A file (GraphQL multipart request spec) attached to the memo; see CreditMemo.files.",
         extensions=[Requires("document.manage", payload=p.CreditMemoFilePayload)],
     )
+    generate_credit_memo_pdfs = strawberry.mutation(
+        memo_files.generate_credit_memo_pdfs,
+        description="A job that renders each memo's PDF into its files; see CreditMemo.pdf.",
+        extensions=[Requires("document.manage", payload=p.JobPayload)],
+    )
+    email_credit_memo = strawberry.mutation(
+        memo_files.email_credit_memo,
+        description="A job that emails the memo's PDF; recorded in CreditMemo.emails.",
+        extensions=[Requires("document.manage", payload=p.JobPayload)],
+    )
     apply_credit_memo = strawberry.mutation(
         settlement.apply_credit_memo,
         extensions=[Requires("credit_memo.apply", payload=p.CreditMemoSettlementPayload)],

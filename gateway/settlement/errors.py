@@ -46,6 +46,7 @@ class Code(StrEnum):
     DUPLICATE_NUMBER = "DUPLICATE_NUMBER"
     FILE_TOO_LARGE = "FILE_TOO_LARGE"
     UNSUPPORTED_CONTENT_TYPE = "UNSUPPORTED_CONTENT_TYPE"
+    EMAIL_NOT_SENT = "EMAIL_NOT_SENT"
 
 
 class Limit(StrEnum):
@@ -179,6 +180,10 @@ class FileTooLarge(RuleViolation):
 
 class UnsupportedContentType(RuleViolation):
     code = Code.UNSUPPORTED_CONTENT_TYPE
+
+
+class EmailNotSent(RuleViolation):
+    code = Code.EMAIL_NOT_SENT
 
 
 class AmountExceedsUnapplied(RuleViolation):
