@@ -201,7 +201,22 @@ async def release_credited(conn: AsyncConnection, memo_id: int) -> None:
         )
 
 
-async def delete_credit_memo(conn: AsyncConnection, memo_id: int) -> None:
+async def delete_credit_memo(conn: AsyncConnection, memo_id: int) -> list[str]:
+    """Delete the memo and what hangs on it; the file store keys of its files, to remove once
+    the deletion is committed."""
+    keys = list(
+        (await conn.execute(select(file_t.c.storage_key).where(file_t.c.credit_memo_id == memo_id))).scalars()
+    )
+    documents_jobs = select(job_t.c.id).where(
+        job_t.c.credit_memo_id == memo_id,
+        job_t.c.operation.in_(("GENERATE_CREDIT_MEMO_PDFS", "EMAIL_CREDIT_MEMO")),
+    )
+    await conn.execute(pdf_t.delete().where(pdf_t.c.credit_memo_id == memo_id))
+    # a PDF job of several memos goes with its first memo; the other memos' PDFs stay, jobless
+    await conn.execute(update(pdf_t).where(pdf_t.c.job_id.in_(documents_jobs)).values(job_id=None))
+    await conn.execute(email_t.delete().where(email_t.c.credit_memo_id == memo_id))
+    await conn.execute(file_t.delete().where(file_t.c.credit_memo_id == memo_id))
+    await conn.execute(job_t.delete().where(job_t.c.id.in_(documents_jobs)))
     await conn.execute(
         item_part_t.delete().where(
             item_part_t.c.part_id.in_(select(part_t.c.id).where(part_t.c.credit_memo_id == memo_id))
@@ -218,6 +233,7 @@ async def delete_credit_memo(conn: AsyncConnection, memo_id: int) -> None:
     )
     await conn.execute(credit_memo_item_t.delete().where(credit_memo_item_t.c.credit_memo_id == memo_id))
     await conn.execute(credit_memo_t.delete().where(credit_memo_t.c.id == memo_id))
+    return keys
 
 
 def as_date(value: date | datetime) -> date:

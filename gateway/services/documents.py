@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway import scope
 from gateway import store as s
 from gateway.db import Database
+from gateway.files import file_store
 from gateway.ids import Ref
 from gateway.settlement import documents as rules
 from gateway.settlement import errors as e
@@ -340,10 +341,16 @@ async def transition_credit_memo(db: Database, *, ref: Ref, action: str, actor: 
 
 
 async def delete_credit_memo(db: Database, *, ref: Ref) -> int:
+    keys: list[str] = []
+
     async def run(conn: AsyncConnection) -> int:
         memo = await s.find(conn, s.credit_memo_t, ref, "credit memo", lock=True)
         rules.check_delete(memo.number, memo.status)
-        await s.delete_credit_memo(conn, memo.id)
+        keys[:] = await s.delete_credit_memo(conn, memo.id)
         return int(memo.id)
 
-    return await db.write(run)
+    pk = await db.write(run)
+    files = file_store(db.settings)
+    for key in keys:  # after the commit: a rolled-back deletion keeps its files
+        await files.delete(key)
+    return pk

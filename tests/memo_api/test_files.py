@@ -4,6 +4,7 @@ HTTP download with the same token and account scope."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import httpx
 import orjson
@@ -126,3 +127,45 @@ async def test_size_and_type_limits_and_scope_on_upload(
     ]
     # nothing refused left bytes behind
     assert not (tmp_path / "files").exists() or not any(p.is_file() for p in (tmp_path / "files").rglob("*"))
+
+
+async def test_deleting_a_memo_deletes_its_files_pdf_and_emails(
+    db: Database, http: httpx.AsyncClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from gateway import jobs
+    from gateway import store as s
+
+    acct = await f.account(db)
+    memo_pk, kept_pk = await f.credit_memo(db, acct, post=False), await f.credit_memo(db, acct, post=False)
+    memo, kept = encode("CreditMemo", memo_pk), encode("CreditMemo", kept_pk)
+    url = (await upload(http, memo, "a.txt", b"a", "text/plain")).json()["data"]["uploadCreditMemoFile"][
+        "file"
+    ]["downloadUrl"]
+    run = "mutation($ids: [ID!]!) { generateCreditMemoPdfs(input: {creditMemoIds: $ids}) { userErrors { code } } }"
+    await http.post("/graphql", json={"query": run, "variables": {"ids": [memo, kept]}})
+    await jobs.Worker(db, settings).run_once()
+    for mutation in ("cancelCreditMemo", "deleteCreditMemo"):
+        out = await http.post(
+            "/graphql",
+            json={
+                "query": f"mutation($id: ID!) {{ {mutation}(id: $id) {{ userErrors {{ code }} }} }}",
+                "variables": {"id": memo},
+            },
+        )
+        assert out.json()["data"][mutation]["userErrors"] == [], out.text
+    assert (await http.get(url)).status_code == 404
+    async with db.connect() as conn:
+        files = (await conn.execute(select(s.file_t.c.credit_memo_id))).scalars().all()
+        pdfs = (await conn.execute(select(s.pdf_t.c.credit_memo_id, s.pdf_t.c.status))).all()
+        jobs_left = await conn.scalar(select(func.count()).select_from(s.job_t))
+    assert (files, [tuple(p) for p in pdfs], jobs_left) == ([kept_pk], [(kept_pk, "GENERATED")], 0)
+    assert (
+        sum(
+            1
+            for p in (settings.files_dir and __import__("pathlib").Path(settings.files_dir)).rglob("*")
+            if p.is_file()
+        )
+        == 1
+    )
