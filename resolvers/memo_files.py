@@ -12,11 +12,13 @@ from strawberry.types import Info
 from gateway.files import file_store
 from gateway.ids import ref
 from gateway.services import emails, files, pdfs
+from gateway.settlement.errors import InvalidValue
 from resolvers.documents import actor, mutate
 from resolvers.lookup import find
 from resolvers.relations import ctx
 from schema import inputs as i
 from schema import payloads as p
+from schema.errors import user_error
 from schema.memo_files import CreditMemoFile, CreditMemoPdf
 
 
@@ -29,6 +31,11 @@ async def upload_credit_memo_file(
     self: Any, info: Info, credit_memo_id: strawberry.ID, file: Upload
 ) -> p.CreditMemoFilePayload:
     settings = ctx(info).settings
+    if not hasattr(file, "read"):  # a literal or a JSON value, not a multipart file
+        problem = InvalidValue(
+            "send the file as a multipart upload (GraphQL multipart request spec)", field=("file",)
+        )
+        return p.CreditMemoFilePayload(user_errors=[user_error(problem)])
     try:  # one byte past the limit is enough to know it is too large
         data = await file.read(settings.max_file_bytes + 1)  # type: ignore[attr-defined]
     finally:

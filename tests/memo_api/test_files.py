@@ -163,3 +163,13 @@ async def test_deleting_a_memo_deletes_its_files_pdf_and_emails(
     assert (files, [tuple(p) for p in pdfs], jobs_left) == ([kept_pk], [(kept_pk, "GENERATED")], 0)
     # the deleted memo's upload and PDF left the store; the other memo's PDF is all that remains
     assert sum(1 for p in Path(settings.files_dir).rglob("*") if p.is_file()) == 1
+
+
+async def test_a_file_sent_as_json_is_refused_with_a_user_error(
+    db: Database, http: httpx.AsyncClient
+) -> None:
+    memo = encode("CreditMemo", await f.credit_memo(db, await f.account(db)))
+    out = await http.post("/graphql", json={"query": UPLOAD, "variables": {"id": memo, "file": "not a file"}})
+    assert [(e["code"], e["field"]) for e in out.json()["data"]["uploadCreditMemoFile"]["userErrors"]] == [
+        ("INVALID_VALUE", ["file"])
+    ]
