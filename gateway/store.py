@@ -34,9 +34,9 @@ event_t: Table = t.SettlementEvent.__table__  # type: ignore[assignment]
 sequence_t: Table = t.DocumentSequence.__table__  # type: ignore[assignment]
 job_t: Table = t.Job.__table__  # type: ignore[assignment]
 idempotency_t: Table = t.IdempotencyKey.__table__  # type: ignore[assignment]
-file_t: Table = t.CreditMemoFile.__table__  # type: ignore[assignment]
-pdf_t: Table = t.CreditMemoPdf.__table__  # type: ignore[assignment]
-email_t: Table = t.CreditMemoEmail.__table__  # type: ignore[assignment]
+file_t: Table = t.CreditMemoFile.__table__  # type: ignore[assignment,attr-defined]
+pdf_t: Table = t.CreditMemoPdf.__table__  # type: ignore[assignment,attr-defined]
+email_t: Table = t.CreditMemoEmail.__table__  # type: ignore[assignment,attr-defined]
 
 NUMBER_FORMATS = {
     "ACCOUNT": "A{:08d}",

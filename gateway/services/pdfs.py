@@ -132,9 +132,7 @@ async def run_job(
         except Exception as exc:  # noqa: BLE001 - one memo's failure is recorded; the others go on
             log.exception("PDF of credit memo %s failed in job %s", memo_id, job.id)
             message = f"the PDF of credit memo {memo_id} could not be generated: {type(exc).__name__}"
-            await db.write(
-                lambda conn, pk=memo_id, m=message: _mark(conn, pk, job.id, status="FAILED", error=m)
-            )
+            await db.write(_failed(memo_id, job.id, message))
             problems.append(e.InvalidValue(message, field=(FIELD, str(n))))
         await progress((n + 1) / len(memo_ids))
     return problems
@@ -159,6 +157,10 @@ async def _generate(db: Database, store: FileStore, job_id: int, memo_id: int, a
         return file_id
 
     return await files.stored(db, store, data, save)
+
+
+def _failed(memo_id: int, job_id: int, message: str) -> Callable[[AsyncConnection], Awaitable[None]]:
+    return lambda conn: _mark(conn, memo_id, job_id, status="FAILED", error=message)
 
 
 async def _mark(conn: AsyncConnection, memo_id: int, job_id: int, **values: Any) -> None:

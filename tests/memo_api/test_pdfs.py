@@ -124,3 +124,20 @@ async def test_job_updated_follows_a_pdf_job_to_completion(
     finally:
         await context.close()
     assert states[-1] == {"status": "COMPLETED", "progress": {"processedItems": 3, "totalItems": 3}}
+
+
+async def test_a_memo_whose_pdf_cannot_be_stored_fails_alone(
+    db: Database, settings: Settings, gql: GraphQLClient, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the store wants a directory")
+    broken = settings.replace(files_dir=str(blocked))
+    memo = encode("CreditMemo", await f.credit_memo(db, await f.account(db)))
+    await gql(GENERATE, ids=[memo])
+    assert await jobs.Worker(db, broken).run_once() is True
+    (state,) = (await gql(STATUS, ids=[memo]))["creditMemoPdfStatus"]
+    assert (state["status"], state["job"]["status"], state["file"]) == ("FAILED", "FAILED", None)
+    assert state["error"] == "the PDF of credit memo 1 could not be generated: NotADirectoryError"
+    async with db.connect() as conn:
+        job = (await conn.execute(select(s.job_t))).one()
+    assert '"field":["creditMemoIds","0"]' in job.errors

@@ -8,7 +8,6 @@ Create Date: 2026-11-23 20:40:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 revision = '0002_issue14'
@@ -19,7 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('account', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('bill_to_email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True))
+        batch_op.add_column(sa.Column('bill_to_email', sa.String(length=320), nullable=True))
     with op.batch_alter_table('credit_memo', schema=None) as batch_op:
         batch_op.add_column(sa.Column('transferred_to_accounting', sa.String(length=16), server_default='NO', nullable=False))
         batch_op.add_column(sa.Column('exclude_from_auto_apply_rules', sa.Boolean(), server_default=sa.false(), nullable=False))
@@ -28,13 +27,13 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('credit_memo_id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-    sa.Column('content_type', sqlmodel.sql.sqltypes.AutoString(length=127), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=127), nullable=False),
     sa.Column('size', sa.BigInteger(), nullable=False),
-    sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('storage_key', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
-    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('storage_key', sa.String(length=512), nullable=False),
+    sa.Column('created_by', sa.String(length=255), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['account.id'], ),
     sa.ForeignKeyConstraint(['credit_memo_id'], ['credit_memo.id'], ),
@@ -47,7 +46,7 @@ def upgrade() -> None:
 
     op.create_table('credit_memo_pdf',
     sa.Column('credit_memo_id', sa.Integer(), autoincrement=False, nullable=False),
-    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('job_id', sa.Integer(), nullable=True),
     sa.Column('file_id', sa.Integer(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
@@ -65,9 +64,9 @@ def upgrade() -> None:
     sa.Column('credit_memo_id', sa.Integer(), nullable=False),
     sa.Column('job_id', sa.Integer(), nullable=False),
     sa.Column('recipients', sa.Text(), nullable=False),
-    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
-    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+    sa.Column('created_by', sa.String(length=255), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['credit_memo_id'], ['credit_memo.id'], ),
