@@ -45,7 +45,8 @@ def _update(info: Info, input: i.UpdateCreditMemoInput) -> Awaitable[int]:
     return edits.update_credit_memo(ctx(info).db, ref=ref(input.id, "CreditMemo"), changes=_changes(input))
 
 
-def _create(info: Info, input: i.CreateCreditMemoInput) -> Awaitable[int]:
+def create_memo(info: Info, input: i.CreateCreditMemoInput) -> Awaitable[int]:
+    """createCreditMemo, and one entry of bulkCreateCreditMemos."""
     return svc.create_credit_memo(
         ctx(info).db,
         account=account_ref(input.account_id),
@@ -116,7 +117,7 @@ async def _bulk(
 async def bulk_create_credit_memos(
     self: Any, info: Info, input: i.BulkCreateCreditMemosInput
 ) -> p.BulkCreditMemosPayload:
-    return await _bulk(info, input.memos, lambda entry: _create(info, entry))
+    return await _bulk(info, input.memos, lambda entry: create_memo(info, entry))
 
 
 async def bulk_update_credit_memos(

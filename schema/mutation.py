@@ -76,16 +76,7 @@ class Mutation:
     async def create_credit_memo(self, info: Info, input: i.CreateCreditMemoInput) -> p.CreditMemoPayload:
         return await mutate(
             info,
-            lambda: svc.create_credit_memo(
-                ctx(info).db,
-                account=account_ref(input.account_id),
-                memo_date=input.memo_date,
-                items=new_items(input.items),
-                post=input.post,
-                reason_code=input.reason_code,
-                comment=input.comment,
-                actor=actor(info),
-            ),
+            lambda: memo_edits.create_memo(info, input),
             lambda pk: by_ref_payload(info, "CreditMemo", pk, p.CreditMemoPayload, "credit_memo"),
             lambda errors: p.CreditMemoPayload(user_errors=errors),
         )
