@@ -67,6 +67,15 @@ async def submit(
         if claim is not None and (remembered := await idempotency.replay(conn, claim, in_progress_ok=True)):
             return int(remembered["job_id"])
         row = await s.find(conn, s.credit_memo_t, memo, "credit memo", field=("creditMemoId",))
+        if row.status != "POSTED":  # as in Zuora: only a posted memo is sent to a customer
+            raise e.Rejected(
+                [
+                    e.InvalidStatus(
+                        f"credit memo {row.number} is {row.status}; only a POSTED memo is emailed",
+                        field=("creditMemoId",),
+                    )
+                ]
+            )
         acct = (await conn.execute(select(s.account_t).where(s.account_t.c.id == row.account_id))).one()
         to_ = recipients(to, acct.bill_to_email)
         request = {"actor": actor.name, "key": claim.key if claim else None}

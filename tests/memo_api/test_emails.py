@@ -117,8 +117,12 @@ async def test_given_addresses_and_an_idempotency_key(
     assert changed["userErrors"] == [{"code": "IDEMPOTENCY_KEY_REUSED", "field": ["idempotencyKey"]}]
 
 
-async def test_bad_addresses_and_no_bill_to_are_refused(db: Database, gql: GraphQLClient) -> None:
-    memo = encode("CreditMemo", await f.credit_memo(db, await f.account(db)))
+async def test_bad_addresses_no_bill_to_and_drafts_are_refused(db: Database, gql: GraphQLClient) -> None:
+    acct = await f.account(db)
+    draft = encode("CreditMemo", await f.credit_memo(db, acct, post=False))
+    out = (await gql(EMAIL, input={"creditMemoId": draft, "to": ["a@b.example"]}))["emailCreditMemo"]
+    assert out == {"job": None, "userErrors": [{"code": "INVALID_STATUS", "field": ["creditMemoId"]}]}
+    memo = encode("CreditMemo", await f.credit_memo(db, acct, post=True))
     out = (await gql(EMAIL, input={"creditMemoId": memo}))["emailCreditMemo"]
     assert out == {"job": None, "userErrors": [{"code": "INVALID_VALUE", "field": ["to"]}]}
     out = await gql(EMAIL, input={"creditMemoId": memo, "to": ["ok@x.example", "not an address", "x@y"]})
