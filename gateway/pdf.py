@@ -144,7 +144,7 @@ def _table(pdf: FPDF, title: str, header: tuple[str, ...], rows: Sequence[tuple[
         pdf.cell(0, 6, "none", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     for row in rows:
         for n, (width, value) in enumerate(zip(WIDTHS, row, strict=True)):
-            text = _text(value)
+            text = _text(value)[:200]  # far more than a column holds: the loop below stays short
             while text and pdf.get_string_width(text) > width - 2:  # one line per row: cut long text
                 text = text[:-1]
             pdf.cell(width, 6, text, align="R" if n == len(WIDTHS) - 1 else "L")
