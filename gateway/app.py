@@ -22,6 +22,7 @@ from gateway.auth import authenticate, bearer
 from gateway.config import Settings
 from gateway.context import ANONYMOUS_ADMIN, Context, Principal
 from gateway.db import Database
+from gateway.downloads import download
 from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, throttled_response
 from gateway.masking import MaskUnexpectedErrors
 from schema.build import build_schema
@@ -44,6 +45,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
+            multipart_uploads_enabled=True,  # uploadCreditMemoFile (GraphQL multipart request spec)
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         )
         self.db = db
@@ -169,10 +171,18 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
                 await database.dispose()
 
     app = Starlette(
-        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(
+                BodySizeLimit,
+                max_bytes=settings.max_body_bytes,
+                # an upload's body: the file, its operations and map, and the multipart framing
+                multipart_max_bytes=max(settings.max_body_bytes, settings.max_file_bytes + 64_000),
+            )
+        ],
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/files/{id}", download, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

@@ -51,6 +51,19 @@ class Settings:
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
     log_level: str = "INFO"
+    # Credit memo files: where the local file store keeps them, the largest upload, the accepted
+    # content types (comma-separated).
+    files_dir: str = "./files"
+    max_file_bytes: int = 10_000_000
+    file_content_types: str = "application/pdf,image/png,image/jpeg,text/plain,text/csv"
+    # Outgoing mail (emailCreditMemo). No host: emails fail with a clear error on the memo.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "billing@localhost"
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 30.0
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -78,6 +91,10 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def allowed_content_types(self) -> frozenset[str]:
+        return frozenset(t.strip().lower() for t in self.file_content_types.split(",") if t.strip())
 
     @property
     def is_sqlite(self) -> bool:

@@ -313,16 +313,23 @@ class BodySizeLimit:
     A streamed body is answered the moment it passes the limit; the app, still reading, gets an
     exception out of ``receive`` and whatever it sends afterwards (a 500) is dropped."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, multipart_max_bytes: int | None = None) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.multipart_max_bytes = multipart_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        headers = dict(scope["headers"])
+        limit = (
+            self.multipart_max_bytes
+            if headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+            else self.max_bytes
+        )
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         received, started, refused = 0, False, False
 
@@ -330,11 +337,11 @@ class BodySizeLimit:
             nonlocal received, refused
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
+            if received > limit:
                 if not started:  # else too late for a 413: the app's own response is under way
                     refused = True
-                    await self._refuse(scope, receive, send)
-                raise BodyTooLarge(self.max_bytes)
+                    await self._refuse(scope, receive, send, limit)
+                raise BodyTooLarge(limit)
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -349,9 +356,9 @@ class BodySizeLimit:
             if not refused:  # the consequence of a refusal already answered, or a real error
                 raise
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = f"the request body is larger than {self.max_bytes:,} bytes: send a smaller request"
-        response = limit_response(413, message, "REQUEST_TOO_LARGE", maxBytes=self.max_bytes)
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        message = f"the request body is larger than {limit:,} bytes: send a smaller request"
+        response = limit_response(413, message, "REQUEST_TOO_LARGE", maxBytes=limit)
         await response(scope, receive, send)
 
 

@@ -22,6 +22,7 @@ TYPES = frozenset(
         "PaymentItemPart",
         "Application",
         "Job",
+        "CreditMemoFile",
     }
 )
 

@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,9 @@ class Worker:
                 )
 
     async def _run(self, job: Row[Any]) -> None:
+        if (handler := document_job_kinds().get(job.operation)) is not None:
+            await self._run_document_job(job, handler)
+            return
         request = orjson.loads(job.request)
         data = st.input_from_json(request["input"])
         actor = Actor(request.get("actor"))
@@ -215,6 +219,37 @@ class Worker:
             return
         await self.db.bus.publish(job_channel(job.id), {"status": "COMPLETED"})
 
+    async def _run_document_job(self, job: Row[Any], handler: DocumentJob) -> None:
+        """PDF and email jobs: the handler writes its own results, memo by memo, and answers the
+        problems it met (the job is then FAILED with them, else COMPLETED)."""
+        request = orjson.loads(job.request)
+        try:
+            problems = await handler(self.db, self.settings, job, lambda f: self._progress(job, f))
+        except Exception:
+            log.exception("job %s failed unexpectedly", job.id)
+            problems = [e.InvalidValue("the job failed unexpectedly")]
+        if problems:
+            await self._fail(job, request, problems)
+            return
+        j = s.job_t
+
+        async def run(conn: AsyncConnection) -> None:
+            done = await conn.execute(
+                update(j)
+                .where(j.c.id == job.id, j.c.lease_owner == self.name, j.c.status == "PROCESSING")
+                .values(status="COMPLETED", processed_items=job.total_items, finished_at=now())
+            )
+            if done.rowcount != 1:
+                raise LeaseLost(job.id)
+            await _finish_key(conn, request.get("key"), {"job_id": job.id})
+
+        try:
+            await self.db.write(run)
+        except LeaseLost:
+            log.warning("worker %s lost the lease of job %s", self.name, job.id)
+            return
+        await self.db.bus.publish(job_channel(job.id), {"status": "COMPLETED"})
+
     async def _fail(self, job: Row[Any], request: dict[str, Any], errors: list[e.RuleViolation]) -> None:
         from schema.errors import user_error, user_errors_to_json
 
@@ -232,6 +267,18 @@ class Worker:
 
         await self.db.write(run)
         await self.db.bus.publish(job_channel(job.id), {"status": "FAILED"})
+
+
+DocumentJob = Callable[
+    [Database, Settings, Row[Any], Callable[[float], Awaitable[None]]], Awaitable[list[e.RuleViolation]]
+]
+
+
+def document_job_kinds() -> dict[str, DocumentJob]:
+    """Job kinds besides apply / unapply, by operation."""
+    from gateway.services import emails, pdfs
+
+    return {pdfs.OPERATION: pdfs.run_job, emails.OPERATION: emails.run_job}
 
 
 class LeaseLost(Exception):

@@ -7,10 +7,10 @@ read with SQLAlchemy Core (``Row`` objects), not ORM instances: cheaper, and not
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy import Row, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +34,9 @@ event_t = t.table_of(t.SettlementEvent)
 sequence_t = t.table_of(t.DocumentSequence)
 job_t = t.table_of(t.Job)
 idempotency_t = t.table_of(t.IdempotencyKey)
+file_t = t.table_of(t.CreditMemoFile)
+pdf_t = t.table_of(t.CreditMemoPdf)
+email_t = t.table_of(t.CreditMemoEmail)
 
 NUMBER_FORMATS = {
     "ACCOUNT": "A{:08d}",
@@ -198,7 +201,22 @@ async def release_credited(conn: AsyncConnection, memo_id: int) -> None:
         )
 
 
-async def delete_credit_memo(conn: AsyncConnection, memo_id: int) -> None:
+async def delete_credit_memo(conn: AsyncConnection, memo_id: int) -> list[str]:
+    """Delete the memo and what hangs on it; the file store keys of its files, to remove once
+    the deletion is committed."""
+    keys = list(
+        (await conn.execute(select(file_t.c.storage_key).where(file_t.c.credit_memo_id == memo_id))).scalars()
+    )
+    documents_jobs = select(job_t.c.id).where(
+        job_t.c.credit_memo_id == memo_id,
+        job_t.c.operation.in_(("GENERATE_CREDIT_MEMO_PDFS", "EMAIL_CREDIT_MEMO")),
+    )
+    await conn.execute(pdf_t.delete().where(pdf_t.c.credit_memo_id == memo_id))
+    # a PDF job of several memos goes with its first memo; the other memos' PDFs stay, jobless
+    await conn.execute(update(pdf_t).where(pdf_t.c.job_id.in_(documents_jobs)).values(job_id=None))
+    await conn.execute(email_t.delete().where(email_t.c.credit_memo_id == memo_id))
+    await conn.execute(file_t.delete().where(file_t.c.credit_memo_id == memo_id))
+    await conn.execute(job_t.delete().where(job_t.c.id.in_(documents_jobs)))
     await conn.execute(
         item_part_t.delete().where(
             item_part_t.c.part_id.in_(select(part_t.c.id).where(part_t.c.credit_memo_id == memo_id))
@@ -215,7 +233,89 @@ async def delete_credit_memo(conn: AsyncConnection, memo_id: int) -> None:
     )
     await conn.execute(credit_memo_item_t.delete().where(credit_memo_item_t.c.credit_memo_id == memo_id))
     await conn.execute(credit_memo_t.delete().where(credit_memo_t.c.id == memo_id))
+    return keys
 
 
 def as_date(value: date | datetime) -> date:
     return value.date() if isinstance(value, datetime) else value
+
+
+# ---------------------------------------------------------------- memo edits
+
+
+async def memo_items(conn: AsyncConnection, memo_id: int) -> list[Row[Any]]:
+    stmt = (
+        select(credit_memo_item_t)
+        .where(credit_memo_item_t.c.credit_memo_id == memo_id)
+        .order_by(credit_memo_item_t.c.seq)
+    )
+    return list((await conn.execute(stmt)).all())
+
+
+async def refresh_draft_totals(conn: AsyncConnection, memo_id: int) -> None:
+    """A DRAFT memo's totals from its items: nothing is applied or refunded yet, so everything
+    is unapplied, and its one part (the unapplied part) holds the whole amount."""
+    i = credit_memo_item_t
+    total, tax, count = (
+        await conn.execute(
+            select(
+                func.coalesce(func.sum(i.c.amount), 0),
+                func.coalesce(func.sum(i.c.amount).filter(i.c.kind == "TAX"), 0),
+                func.count(),
+            ).where(i.c.credit_memo_id == memo_id)
+        )
+    ).one()
+    await conn.execute(
+        update(credit_memo_t)
+        .where(credit_memo_t.c.id == memo_id)
+        .values(amount=total, tax_amount=tax, unapplied_amount=total, item_count=count)
+    )
+    await conn.execute(
+        update(part_t)
+        .where(part_t.c.credit_memo_id == memo_id, part_t.c.target_id.is_(None))
+        .values(amount=total)
+    )
+
+
+async def resequence(conn: AsyncConnection, memo_id: int, order: Sequence[int]) -> None:
+    """Give the memo's items the FIFO positions of ``order`` (item ids). Every seq goes negative
+    first (rows just inserted have a negative one already), so that no step of the renumbering
+    collides with the (memo, seq) unique key."""
+    i = credit_memo_item_t
+    await conn.execute(update(i).where(i.c.credit_memo_id == memo_id, i.c.seq >= 0).values(seq=-i.c.seq - 1))
+    await conn.execute(
+        update(i).where(i.c.id == bindparam("item_id")).values(seq=bindparam("new_seq")),
+        [{"item_id": pk, "new_seq": n} for n, pk in enumerate(order)],
+    )
+
+
+async def lock_row(conn: AsyncConnection, table: Table, pk: int) -> Row[Any]:
+    return (await conn.execute(select(table).where(table.c.id == pk).with_for_update())).one()
+
+
+async def set_pdf_state(conn: AsyncConnection, memo_id: int, **values: Any) -> None:
+    """Insert or update the PDF state row of a memo."""
+    stmt = (
+        _insert(conn, pdf_t)
+        .values(credit_memo_id=memo_id, **values)
+        .on_conflict_do_update(index_elements=[pdf_t.c.credit_memo_id], set_=values)
+    )
+    await conn.execute(stmt)
+
+
+async def insert_job(
+    conn: AsyncConnection, *, operation: str, memo: Row[Any], request: str, total: int, created_by: str | None
+) -> int:
+    return await insert_row(
+        conn,
+        job_t,
+        operation=operation,
+        status="PENDING",
+        account_id=memo.account_id,
+        credit_memo_id=memo.id,
+        request=request,
+        total_items=total,
+        processed_items=0,
+        created_by=created_by,
+        created_at=datetime.now(UTC),
+    )

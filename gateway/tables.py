@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -33,6 +44,8 @@ class Account(SQLModel, table=True):
     number: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=255)
     currency: str = Field(max_length=3)
+    # where emailed documents go unless a request names other addresses
+    bill_to_email: str | None = Field(default=None, max_length=320)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
@@ -102,6 +115,13 @@ class CreditMemo(SQLModel, table=True):
     reason_code: str | None = Field(default=None, max_length=255)
     comment: str | None = Field(default=None, sa_type=Text)
     referred_invoice_id: int | None = Field(default=None, foreign_key="receivable.id", index=True)
+    # Zuora's transferredToAccounting: NO | PROCESSING | YES | ERROR | IGNORE (descriptive only)
+    transferred_to_accounting: str = Field(
+        default="NO", sa_column=Column(String(16), nullable=False, server_default="NO")
+    )
+    exclude_from_auto_apply_rules: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     posted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
@@ -216,6 +236,53 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class CreditMemoFile(SQLModel, table=True):
+    """A file of a credit memo: an upload (ATTACHMENT) or a generated PDF. The bytes live in the
+    file store under ``storage_key``; the row is the metadata."""
+
+    __tablename__ = "credit_memo_file"
+    id: int | None = Field(default=None, primary_key=True)
+    credit_memo_id: int = Field(foreign_key="credit_memo.id", index=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    kind: str = Field(max_length=16)  # ATTACHMENT | PDF
+    name: str = Field(max_length=255)
+    content_type: str = Field(max_length=127)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sha256: str = Field(max_length=64)
+    storage_key: str = Field(max_length=512, unique=True)
+    created_by: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class CreditMemoPdf(SQLModel, table=True):
+    """The PDF state of one memo: the latest generation asked for, and its file once GENERATED."""
+
+    __tablename__ = "credit_memo_pdf"
+    credit_memo_id: int = Field(
+        foreign_key="credit_memo.id", primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    status: str = Field(max_length=16)  # PENDING | GENERATED | FAILED
+    job_id: int | None = Field(default=None, foreign_key="job.id", index=True)
+    file_id: int | None = Field(default=None, foreign_key="credit_memo_file.id")
+    error: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class CreditMemoEmail(SQLModel, table=True):
+    """One emailing of a memo's PDF and its outcome."""
+
+    __tablename__ = "credit_memo_email"
+    id: int | None = Field(default=None, primary_key=True)
+    credit_memo_id: int = Field(foreign_key="credit_memo.id", index=True)
+    job_id: int = Field(foreign_key="job.id", index=True)
+    recipients: str = Field(sa_type=Text)  # comma-separated
+    status: str = Field(max_length=16)  # PENDING | SENT | FAILED
+    error: str | None = Field(default=None, sa_type=Text)
+    created_by: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class IdempotencyKey(SQLModel, table=True):

@@ -57,6 +57,38 @@ class ApplicationKind(Enum):
 class JobOperation(Enum):
     APPLY_CREDIT_MEMO = "APPLY_CREDIT_MEMO"
     UNAPPLY_CREDIT_MEMO = "UNAPPLY_CREDIT_MEMO"
+    GENERATE_CREDIT_MEMO_PDFS = "GENERATE_CREDIT_MEMO_PDFS"
+    EMAIL_CREDIT_MEMO = "EMAIL_CREDIT_MEMO"
+
+
+@strawberry.enum
+class TransferredToAccounting(Enum):
+    NO = "NO"
+    PROCESSING = "PROCESSING"
+    YES = "YES"
+    ERROR = "ERROR"
+    IGNORE = "IGNORE"
+
+
+@strawberry.enum
+class CreditMemoFileKind(Enum):
+    ATTACHMENT = "ATTACHMENT"
+    PDF = "PDF"
+
+
+@strawberry.enum
+class PdfStatus(Enum):
+    NONE = "NONE"
+    PENDING = "PENDING"
+    GENERATED = "GENERATED"
+    FAILED = "FAILED"
+
+
+@strawberry.enum
+class EmailStatus(Enum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
 
 
 @strawberry.enum

@@ -7,7 +7,14 @@ from decimal import Decimal
 
 import strawberry
 
-from schema.enums import ApplicationRule, CreditMemoSortField, DocumentStatus, ItemKind, SortDirection
+from schema.enums import (
+    ApplicationRule,
+    CreditMemoSortField,
+    DocumentStatus,
+    ItemKind,
+    SortDirection,
+    TransferredToAccounting,
+)
 
 
 @strawberry.input
@@ -119,6 +126,7 @@ class CreateAccountInput:
     number: str | None = None
     name: str
     currency: str
+    bill_to_email: str | None = None
 
 
 @strawberry.input
@@ -170,3 +178,62 @@ class CreatePaymentInput:
     account_id: strawberry.ID
     amount: Decimal
     effective_date: datetime.date | None = None
+
+
+@strawberry.input
+class UpdateCreditMemoItemInput:
+    id: strawberry.ID
+    amount: Decimal | None = strawberry.field(default=None, description="Only while DRAFT.")
+    sku: str | None = strawberry.field(default=None, description='"" clears it.')
+    description: str | None = strawberry.field(default=None, description='"" clears it.')
+
+
+@strawberry.input(description="Fields left null are not changed; an empty string clears a text field.")
+class UpdateCreditMemoInput:
+    id: strawberry.ID
+    comment: str | None = None
+    reason_code: str | None = None
+    memo_date: datetime.date | None = strawberry.field(default=None, description="Only while DRAFT.")
+    transferred_to_accounting: TransferredToAccounting | None = None
+    exclude_from_auto_apply_rules: bool | None = None
+    items: list[UpdateCreditMemoItemInput] | None = strawberry.field(
+        default=None, description="Only while DRAFT; the totals follow."
+    )
+
+
+@strawberry.input
+class BulkCreateCreditMemosInput:
+    memos: list[CreateCreditMemoInput]
+
+
+@strawberry.input
+class BulkUpdateCreditMemosInput:
+    memos: list[UpdateCreditMemoInput]
+
+
+@strawberry.input
+class TaxationItemInput:
+    credit_memo_item_id: strawberry.ID = strawberry.field(description="The CHARGE item it taxes.")
+    amount: Decimal
+    sku: str | None = None
+    description: str | None = None
+
+
+@strawberry.input
+class CreateTaxationItemsInput:
+    credit_memo_id: strawberry.ID
+    taxation_items: list[TaxationItemInput]
+
+
+@strawberry.input
+class GenerateCreditMemoPdfsInput:
+    credit_memo_ids: list[strawberry.ID]
+
+
+@strawberry.input
+class EmailCreditMemoInput:
+    credit_memo_id: strawberry.ID
+    to: list[str] | None = strawberry.field(
+        default=None, description="Addresses; the account's bill-to address when omitted."
+    )
+    idempotency_key: str | None = None

@@ -7,7 +7,7 @@ from strawberry.types import Info
 
 from gateway.ids import encode, ref
 from gateway.services import documents as svc
-from resolvers import settlement
+from resolvers import memo_edits, memo_files, settlement
 from resolvers.documents import account_ref, actor, credit_requests, mutate, new_items
 from resolvers.permissions import Requires
 from resolvers.relations import ctx
@@ -27,7 +27,11 @@ class Mutation:
         return await mutate(
             info,
             lambda: svc.create_account(
-                ctx(info).db, name=input.name, currency=input.currency, number=input.number
+                ctx(info).db,
+                name=input.name,
+                currency=input.currency,
+                number=input.number,
+                bill_to_email=input.bill_to_email,
             ),
             lambda pk: by_ref_payload(info, "Account", pk, p.AccountPayload, "account"),
             lambda errors: p.AccountPayload(user_errors=errors),
@@ -72,16 +76,7 @@ class Mutation:
     async def create_credit_memo(self, info: Info, input: i.CreateCreditMemoInput) -> p.CreditMemoPayload:
         return await mutate(
             info,
-            lambda: svc.create_credit_memo(
-                ctx(info).db,
-                account=account_ref(input.account_id),
-                memo_date=input.memo_date,
-                items=new_items(input.items),
-                post=input.post,
-                reason_code=input.reason_code,
-                comment=input.comment,
-                actor=actor(info),
-            ),
+            lambda: memo_edits.create_memo(info, input),
             lambda pk: by_ref_payload(info, "CreditMemo", pk, p.CreditMemoPayload, "credit_memo"),
             lambda errors: p.CreditMemoPayload(user_errors=errors),
         )
@@ -161,6 +156,41 @@ class Mutation:
             lambda errors: p.InvoicePayload(user_errors=errors),
         )
 
+    update_credit_memo = strawberry.mutation(
+        memo_edits.update_credit_memo,
+        description="Header fields while DRAFT or POSTED; memo date and items only while DRAFT.",
+        extensions=[Requires("document.manage", payload=p.CreditMemoPayload)],
+    )
+    bulk_create_credit_memos = strawberry.mutation(
+        memo_edits.bulk_create_credit_memos,
+        description="Up to limits.memosPerBulkRequest memos, each in its own transaction.",
+        extensions=[Requires("document.manage", payload=p.BulkCreditMemosPayload)],
+    )
+    bulk_update_credit_memos = strawberry.mutation(
+        memo_edits.bulk_update_credit_memos,
+        description="Up to limits.memosPerBulkRequest memos, each in its own transaction.",
+        extensions=[Requires("document.manage", payload=p.BulkCreditMemosPayload)],
+    )
+    create_taxation_items = strawberry.mutation(
+        memo_edits.create_taxation_items,
+        description="TAX items under CHARGE items of a DRAFT memo, each right after its parent.",
+        extensions=[Requires("document.manage", payload=p.CreditMemoPayload)],
+    )
+    upload_credit_memo_file = strawberry.mutation(
+        memo_files.upload_credit_memo_file,
+        description="A file (GraphQL multipart request spec) attached to the memo; see CreditMemo.files.",
+        extensions=[Requires("document.manage", payload=p.CreditMemoFilePayload)],
+    )
+    generate_credit_memo_pdfs = strawberry.mutation(
+        memo_files.generate_credit_memo_pdfs,
+        description="A job that renders each memo's PDF into its files; see CreditMemo.pdf.",
+        extensions=[Requires("document.manage", payload=p.JobPayload)],
+    )
+    email_credit_memo = strawberry.mutation(
+        memo_files.email_credit_memo,
+        description="A job that emails the memo's PDF; recorded in CreditMemo.emails.",
+        extensions=[Requires("document.manage", payload=p.JobPayload)],
+    )
     apply_credit_memo = strawberry.mutation(
         settlement.apply_credit_memo,
         extensions=[Requires("credit_memo.apply", payload=p.CreditMemoSettlementPayload)],

@@ -6,6 +6,7 @@ import strawberry
 
 from schema.enums import ApplicationRule
 from schema.errors import UserError, Warning
+from schema.memo_files import CreditMemoFile
 from schema.types import (
     Account,
     Application,
@@ -88,6 +89,28 @@ class PaymentSettlementPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.type(description="One entry of a bulk request: its memo, or its userErrors.")
+class CreditMemoResult:
+    credit_memo: CreditMemo | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class BulkCreditMemosPayload:
+    results: list[CreditMemoResult] = strawberry.field(
+        default_factory=list, description="One per entry, in entry order."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Problems of the whole request (then no entry ran)."
+    )
+
+
+@strawberry.type
+class CreditMemoFilePayload:
+    file: CreditMemoFile | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class JobPayload:
     job: Job | None = None
@@ -118,3 +141,4 @@ class Limits:
     refund_items: int
     specified_source_items: int
     specified_refund_items: int
+    memos_per_bulk_request: int

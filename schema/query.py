@@ -12,7 +12,7 @@ from strawberry.types import Info
 from gateway import reads
 from gateway import store as s
 from gateway.reads import Cond
-from resolvers import filters
+from resolvers import filters, memo_files
 from resolvers.lookup import find, find_node
 from resolvers.permissions import Requires
 from resolvers.relations import ctx
@@ -170,6 +170,12 @@ class Query:
     ) -> Connection[t.Job]:
         where: tuple[Cond, ...] = () if status is None else (("status", "=", status.value),)
         return await top_level(info, s.job_t, first, after, t.Job.from_row, where=where)
+
+    credit_memo_pdf_status = strawberry.field(
+        memo_files.credit_memo_pdf_status,
+        description="Per id, in order: the memo's PDF state, or null when no memo has that id.",
+        extensions=[Requires("read")],
+    )
 
     @strawberry.field(extensions=[Requires("read")])
     def limits(self, info: Info) -> Limits:

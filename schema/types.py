@@ -26,9 +26,11 @@ from schema.enums import (
     ItemKind,
     JobOperation,
     JobStatus,
+    TransferredToAccounting,
 )
 from schema.errors import UserError
 from schema.inputs import CreditMemoFilter, CreditMemoSort, DocumentFilter
+from schema.memo_files import CreditMemoEmail, CreditMemoFile, CreditMemoPdf
 
 ITEM_ORDER = ("seq",)
 
@@ -59,11 +61,19 @@ class Account(Node):
     number: str
     name: str
     currency: str
+    bill_to_email: str | None = strawberry.field(description="Where emailed documents go by default.")
     _pk: strawberry.Private[int]
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> Account:
-        return cls(id=node_id("Account", r.id), number=r.number, name=r.name, currency=r.currency, _pk=r.id)
+        return cls(
+            id=node_id("Account", r.id),
+            number=r.number,
+            name=r.name,
+            currency=r.currency,
+            bill_to_email=r.bill_to_email,
+            _pk=r.id,
+        )
 
     @strawberry.field
     async def credit_memos(
@@ -410,6 +420,8 @@ class CreditMemo(Node):
     reversed: bool
     reason_code: str | None
     comment: str | None
+    transferred_to_accounting: TransferredToAccounting
+    exclude_from_auto_apply_rules: bool
     created_at: datetime.datetime
     posted_at: datetime.datetime | None
     _row: strawberry.Private[Row[Any]]
@@ -432,10 +444,36 @@ class CreditMemo(Node):
             reversed=r.reversed,
             reason_code=r.reason_code,
             comment=r.comment,
+            transferred_to_accounting=r.transferred_to_accounting,
+            exclude_from_auto_apply_rules=r.exclude_from_auto_apply_rules,
             created_at=_utc(r.created_at),
             posted_at=_utc(r.posted_at),
             _row=r,
         )
+
+    @strawberry.field(description="Uploaded files and generated PDFs, oldest first.")
+    async def files(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[CreditMemoFile]:
+        lo = ctx(info).loaders
+        return await paged(
+            info,
+            lo.file_pages_by_credit_memo,
+            lo.file_counts_by_credit_memo,
+            self._row.id,
+            first,
+            after,
+            CreditMemoFile.from_row,
+        )
+
+    @strawberry.field(description="The PDF's state (status NONE until one is asked for).")
+    async def pdf(self, info: Info) -> CreditMemoPdf:
+        rows = await ctx(info).loaders.pdfs_by_credit_memo.load(self._row.id)
+        return CreditMemoPdf.from_row(rows[0]) if rows else CreditMemoPdf.none(self._row.id)
+
+    @strawberry.field(description="Every emailing of this memo, oldest first.")
+    async def emails(self, info: Info) -> list[CreditMemoEmail]:
+        return await many(ctx(info).loaders.emails_by_credit_memo, self._row.id, CreditMemoEmail.from_row)
 
     @strawberry.field
     async def account(self, info: Info) -> Account:

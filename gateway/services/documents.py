@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway import scope
 from gateway import store as s
 from gateway.db import Database
+from gateway.files import file_store
 from gateway.ids import Ref
 from gateway.settlement import documents as rules
 from gateway.settlement import errors as e
@@ -38,7 +39,9 @@ class Actor:
 SYSTEM = Actor("system")
 
 
-async def create_account(db: Database, *, name: str, currency: str, number: str | None = None) -> int:
+async def create_account(
+    db: Database, *, name: str, currency: str, number: str | None = None, bill_to_email: str | None = None
+) -> int:
     if scope.ACCOUNTS.get() is not None:
         raise e.Rejected([e.PermissionDenied("a token limited to some accounts cannot create accounts")])
     problems: list[e.RuleViolation] = []
@@ -51,6 +54,8 @@ async def create_account(db: Database, *, name: str, currency: str, number: str 
         problems.append(e.InvalidValue("an account needs a name", field=("name",)))
     if number is not None and not number.strip():
         problems.append(e.InvalidValue("an account number may not be blank", field=("number",)))
+    if bill_to_email is not None and not rules.is_email_address(bill_to_email):
+        problems.append(e.InvalidValue(f"{bill_to_email!r} is not an email address", field=("billToEmail",)))
     if problems:
         raise e.Rejected(problems)
 
@@ -67,6 +72,7 @@ async def create_account(db: Database, *, name: str, currency: str, number: str 
                     number=chosen,
                     name=name.strip(),
                     currency=currency,
+                    bill_to_email=bill_to_email,
                     created_at=datetime.now(UTC),
                 )
         except IntegrityError:  # a concurrent request took the number after our check
@@ -335,10 +341,16 @@ async def transition_credit_memo(db: Database, *, ref: Ref, action: str, actor: 
 
 
 async def delete_credit_memo(db: Database, *, ref: Ref) -> int:
+    keys: list[str] = []
+
     async def run(conn: AsyncConnection) -> int:
         memo = await s.find(conn, s.credit_memo_t, ref, "credit memo", lock=True)
         rules.check_delete(memo.number, memo.status)
-        await s.delete_credit_memo(conn, memo.id)
+        keys[:] = await s.delete_credit_memo(conn, memo.id)
         return int(memo.id)
 
-    return await db.write(run)
+    pk = await db.write(run)
+    files = file_store(db.settings)
+    for key in keys:  # after the commit: a rolled-back deletion keeps its files
+        await files.delete(key)
+    return pk

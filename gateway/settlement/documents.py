@@ -171,6 +171,15 @@ def plan_credit_from_invoice(
     ]
 
 
+def is_email_address(value: str) -> bool:
+    """A plain ``local@domain.tld`` address (no display name, no spaces, no commas)."""
+    local, at, domain = value.partition("@")
+    return (
+        bool(at and local and "." in domain.strip(".") and not any(c in value for c in ' ,;<>"\r\n'))
+        and "@" not in domain
+    )
+
+
 def check_dates(doc_date: date, due_date: date | None, *, due_field: str = "dueDate") -> None:
     if due_date is not None and due_date < doc_date:
         raise e.Rejected([e.InvalidValue(f"{due_field} {due_date} is before {doc_date}", field=(due_field,))])

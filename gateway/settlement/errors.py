@@ -44,6 +44,9 @@ class Code(StrEnum):
     NO_ITEMS = "NO_ITEMS"
     ITEM_EXCEEDS_CREDITABLE = "ITEM_EXCEEDS_CREDITABLE"
     DUPLICATE_NUMBER = "DUPLICATE_NUMBER"
+    FILE_TOO_LARGE = "FILE_TOO_LARGE"
+    UNSUPPORTED_CONTENT_TYPE = "UNSUPPORTED_CONTENT_TYPE"
+    EMAIL_NOT_SENT = "EMAIL_NOT_SENT"
 
 
 class Limit(StrEnum):
@@ -58,6 +61,7 @@ class Limit(StrEnum):
     REVERSAL_ITEMS = "REVERSAL_ITEMS"
     REFUND_ITEMS = "REFUND_ITEMS"
     SPECIFIED_REFUND_ITEMS = "SPECIFIED_REFUND_ITEMS"
+    MEMOS_PER_BULK_REQUEST = "MEMOS_PER_BULK_REQUEST"
 
 
 class Remedy(StrEnum):
@@ -168,6 +172,18 @@ class ItemExceedsCreditable(RuleViolation):
 
 class DuplicateNumber(RuleViolation):
     code = Code.DUPLICATE_NUMBER
+
+
+class FileTooLarge(RuleViolation):
+    code = Code.FILE_TOO_LARGE
+
+
+class UnsupportedContentType(RuleViolation):
+    code = Code.UNSUPPORTED_CONTENT_TYPE
+
+
+class EmailNotSent(RuleViolation):
+    code = Code.EMAIL_NOT_SENT
 
 
 class AmountExceedsUnapplied(RuleViolation):

@@ -24,6 +24,7 @@ class Limits:
     proration_product_apply: int = 10_000
     proration_product_unapply: int = 15_000
     proration_product_async: int = 10_000
+    memos_per_bulk_request: int = 50  # Zuora's bulk credit memo limit
 
     @classmethod
     def names(cls) -> list[str]:
@@ -48,6 +49,7 @@ REMEDIES: dict[Limit, tuple[Remedy, ...]] = {
     Limit.REVERSAL_ITEMS: (),
     Limit.REFUND_ITEMS: (Remedy.SPECIFY_SOURCE_ITEMS,),
     Limit.SPECIFIED_REFUND_ITEMS: (Remedy.SPECIFY_SOURCE_ITEMS,),
+    Limit.MEMOS_PER_BULK_REQUEST: (Remedy.SPLIT_DOCUMENTS,),
 }
 
 

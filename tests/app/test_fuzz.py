@@ -51,6 +51,8 @@ SCALARS = {
     "ID": st.sampled_from(
         ["A00000001", "CM00000001", "INV00000001", "Q3JlZGl0TWVtbzox", "SW52b2ljZTox", "x"]
     ).map(nodes.String),
+    # an Upload only arrives as a multipart file; a literal is refused by validation
+    "Upload": st.just(nodes.String("not a file")),
 }
 
 
@@ -65,7 +67,11 @@ class World:
         url = f"sqlite+aiosqlite:///{self.dir / 'fuzz.db'}"
         upgrade(Settings(database_url=url))
         self.settings = Settings(
-            database_url=url, workers=0, rate_limit_per_second=1e6, rate_limit_burst=10**6
+            database_url=url,
+            workers=0,
+            rate_limit_per_second=1e6,
+            rate_limit_burst=10**6,
+            files_dir=str(self.dir / "files"),
         )
         self.db = Database(self.settings)
         self.loop.run_until_complete(
