@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, NoReturn
 
 import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from gateway.files import file_store
-from gateway.ids import ref
+from gateway.ids import encode, ref
 from gateway.services import emails, files, pdfs
 from gateway.settlement.errors import InvalidValue
 from resolvers.documents import actor, mutate
@@ -18,8 +18,9 @@ from resolvers.lookup import find
 from resolvers.relations import ctx
 from schema import inputs as i
 from schema import payloads as p
-from schema.errors import user_error
+from schema.errors import UserError, refusal, user_error
 from schema.memo_files import CreditMemoFile, CreditMemoPdf
+from schema.types import Job
 
 
 async def _file_payload(info: Info, pk: int) -> p.CreditMemoFilePayload:
@@ -64,17 +65,30 @@ async def _job_payload(info: Info, pk: int) -> p.JobPayload:
     return await by_ref_payload(info, "Job", pk, p.JobPayload, "job")
 
 
+async def _job(info: Info, pk: int) -> Job | None:
+    from schema.query import by_ref  # schema.query imports this module
+
+    found: Job | None = await by_ref(info, "Job", encode("Job", pk), None)
+    return found
+
+
 async def generate_credit_memo_pdfs(
     self: Any, info: Info, input: i.GenerateCreditMemoPdfsInput
-) -> p.JobPayload:
+) -> Job | None:
+    """Returns the Job itself (the issue's contract); a refusal is a GraphQL error with the code and
+    the input path of each memo (``refusal``)."""
     c = ctx(info)
+
+    def refused(errors: list[UserError]) -> NoReturn:
+        raise refusal(errors)
+
     return await mutate(
         info,
         lambda: pdfs.submit(
             c.db, c.settings, memos=[ref(m, "CreditMemo") for m in input.credit_memo_ids], actor=actor(info)
         ),
-        lambda pk: _job_payload(info, pk),
-        lambda errors: p.JobPayload(user_errors=errors),
+        lambda pk: _job(info, pk),
+        refused,
     )
 
 

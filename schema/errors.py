@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import orjson
 import strawberry
+from graphql import GraphQLError
 
 from gateway.settlement.errors import Code, LimitExceeded, Rejected, RuleViolation
 from schema.enums import ErrorCategory, ErrorCode, LimitName, RemedyEnum, WarningCode
@@ -85,6 +86,21 @@ def user_error(v: RuleViolation) -> UserError:
 def user_errors(exc: Rejected | RuleViolation) -> list[UserError]:
     violations: Iterable[RuleViolation] = exc.errors if isinstance(exc, Rejected) else [exc]
     return [user_error(v) for v in violations]
+
+
+def refusal(errors: list[UserError]) -> GraphQLError:
+    """Rule violations of a field that returns a node rather than a payload: one GraphQL error that
+    carries the first code, category and input path, and every UserError under ``userErrors``."""
+    first = errors[0]
+    return GraphQLError(
+        "; ".join(e.message for e in errors),
+        extensions={
+            "code": first.code.value,
+            "category": first.category.value,
+            "field": first.field,
+            "userErrors": orjson.loads(user_errors_to_json(errors)),
+        },
+    )
 
 
 def user_errors_to_json(errors: Iterable[UserError]) -> str:

@@ -183,8 +183,9 @@ class Mutation:
     )
     generate_credit_memo_pdfs = strawberry.mutation(
         memo_files.generate_credit_memo_pdfs,
-        description="A job that renders each memo's PDF into its files; see CreditMemo.pdf.",
-        extensions=[Requires("document.manage", payload=p.JobPayload)],
+        description="A job that renders each memo's PDF into its files; see CreditMemo.pdf. A refusal is "
+        "a GraphQL error: extensions.code, extensions.field and every UserError in extensions.userErrors.",
+        extensions=[Requires("document.manage")],
     )
     email_credit_memo = strawberry.mutation(
         memo_files.email_credit_memo,

@@ -11,7 +11,7 @@ from gateway.ids import encode
 from tests import factories as f
 from tests.conftest import GraphQLClient, StatementCounter
 
-GENERATE = "mutation($ids: [ID!]!) { generateCreditMemoPdfs(input: {creditMemoIds: $ids}) { job { id } userErrors { code field } } }"
+GENERATE = "mutation($ids: [ID!]!) { generateCreditMemoPdfs(input: {creditMemoIds: $ids}) { id } }"
 EMAIL = 'mutation($id: ID!) { emailCreditMemo(input: {creditMemoId: $id, to: ["a@b.example"]}) { job { id } userErrors { code field } } }'
 STATUS = "query($ids: [ID!]!) { creditMemoPdfStatus(ids: $ids) { status } }"
 MEMOS = "{ creditMemos(first: 50) { nodes { number pdf { status file { name } job { status } } files { totalCount nodes { name } } emails { status } } } }"
@@ -21,17 +21,19 @@ async def test_pdf_and_email_need_document_manage_and_the_account(db: Database, 
     mine, theirs = await f.account(db), await f.account(db, name="Other")
     memo = encode("CreditMemo", await f.credit_memo(db, theirs))
     reader = GraphQLClient(db, settings, Principal("reader", frozenset({"read"})))
-    assert (await reader(GENERATE, ids=[memo]))["generateCreditMemoPdfs"]["userErrors"] == [
-        {"code": "PERMISSION_DENIED", "field": None}
-    ]
+    denied = await reader.execute(GENERATE, ids=[memo])
+    assert denied.data == {"generateCreditMemoPdfs": None}
+    assert [e.extensions["code"] for e in denied.errors or []] == ["PERMISSION_DENIED"]
     assert (await reader(EMAIL, id=memo))["emailCreditMemo"]["userErrors"] == [
         {"code": "PERMISSION_DENIED", "field": None}
     ]
     clerk = GraphQLClient(
         db, settings, Principal("clerk", frozenset({"document.manage", "read"}), frozenset({mine}))
     )
-    assert (await clerk(GENERATE, ids=[memo]))["generateCreditMemoPdfs"]["userErrors"] == [
-        {"code": "NOT_FOUND", "field": ["creditMemoIds", "0"]}
+    hidden = await clerk.execute(GENERATE, ids=[memo])
+    assert hidden.data == {"generateCreditMemoPdfs": None}
+    assert [(e.extensions["code"], e.extensions["field"]) for e in hidden.errors or []] == [
+        ("NOT_FOUND", ["creditMemoIds", "0"])
     ]
     assert (await clerk(EMAIL, id=memo))["emailCreditMemo"]["userErrors"] == [
         {"code": "NOT_FOUND", "field": ["creditMemoId"]}

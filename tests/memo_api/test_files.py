@@ -143,7 +143,7 @@ async def test_deleting_a_memo_deletes_its_files_pdf_and_emails(
     url = (await upload(http, memo, "a.txt", b"a", "text/plain")).json()["data"]["uploadCreditMemoFile"][
         "file"
     ]["downloadUrl"]
-    run = "mutation($ids: [ID!]!) { generateCreditMemoPdfs(input: {creditMemoIds: $ids}) { userErrors { code } } }"
+    run = "mutation($ids: [ID!]!) { generateCreditMemoPdfs(input: {creditMemoIds: $ids}) { id } }"
     await http.post("/graphql", json={"query": run, "variables": {"ids": [memo, kept]}})
     await jobs.Worker(db, settings).run_once()
     for mutation in ("cancelCreditMemo", "deleteCreditMemo"):

@@ -20,7 +20,7 @@ from tests import factories as f
 from tests.conftest import GraphQLClient
 
 GENERATE = """mutation($ids: [ID!]!) { generateCreditMemoPdfs(input: {creditMemoIds: $ids}) {
-  job { id operation status progress { totalItems processedItems } creditMemo { number } } userErrors { code field } } }"""
+  id operation status progress { totalItems processedItems } creditMemo { number } } }"""
 STATUS = """query($ids: [ID!]!) { creditMemoPdfStatus(ids: $ids) { status error creditMemo { number }
   job { status } file { name kind contentType size downloadUrl } } }"""
 JOB = "subscription($id: ID!) { jobUpdated(id: $id) { status progress { processedItems totalItems } } }"
@@ -50,10 +50,9 @@ async def test_a_pdf_job_renders_every_memo_and_the_text_has_its_numbers(
         db, await f.account(db, currency="JPY", name="Tokyo KK"), f.item("1500"), post=False
     )
     ids = [encode("CreditMemo", memo), encode("CreditMemo", other)]
-    out = (await gql(GENERATE, ids=ids))["generateCreditMemoPdfs"]
-    assert out["userErrors"] == []
-    assert out["job"]["operation"] == "GENERATE_CREDIT_MEMO_PDFS"
-    assert (out["job"]["status"], out["job"]["progress"]) == (
+    job = (await gql(GENERATE, ids=ids))["generateCreditMemoPdfs"]
+    assert job["operation"] == "GENERATE_CREDIT_MEMO_PDFS"
+    assert (job["status"], job["progress"]) == (
         "PENDING",
         {"totalItems": 2, "processedItems": 0},
     )
@@ -90,13 +89,13 @@ async def test_a_pdf_job_renders_every_memo_and_the_text_has_its_numbers(
 
 async def test_unknown_memos_are_refused_before_any_job(db: Database, gql: GraphQLClient) -> None:
     memo = await f.credit_memo(db, await f.account(db))
-    out = (await gql(GENERATE, ids=[encode("CreditMemo", memo), "CM404", encode("Invoice", 1)]))[
-        "generateCreditMemoPdfs"
-    ]
-    assert out["job"] is None
-    assert out["userErrors"] == [
-        {"code": "NOT_FOUND", "field": ["creditMemoIds", "1"]},
-        {"code": "NOT_FOUND", "field": ["creditMemoIds", "2"]},
+    out = await gql.execute(GENERATE, ids=[encode("CreditMemo", memo), "CM404", encode("Invoice", 1)])
+    assert out.data == {"generateCreditMemoPdfs": None}
+    (error,) = out.errors or []
+    assert (error.extensions["code"], error.extensions["field"]) == ("NOT_FOUND", ["creditMemoIds", "1"])
+    assert [(e["code"], e["field"]) for e in error.extensions["userErrors"]] == [
+        ("NOT_FOUND", ["creditMemoIds", "1"]),
+        ("NOT_FOUND", ["creditMemoIds", "2"]),
     ]
     async with db.connect() as conn:
         assert (await conn.execute(select(s.job_t))).all() == []
@@ -110,7 +109,7 @@ async def test_job_updated_follows_a_pdf_job_to_completion(
     db: Database, settings: Settings, gql: GraphQLClient
 ) -> None:
     memos = [await f.credit_memo(db, await f.account(db)) for _ in range(3)]
-    job = (await gql(GENERATE, ids=[encode("CreditMemo", m) for m in memos]))["generateCreditMemoPdfs"]["job"]
+    job = (await gql(GENERATE, ids=[encode("CreditMemo", m) for m in memos]))["generateCreditMemoPdfs"]
     context = Context(db=db, settings=settings)
     try:
         stream = await build_schema().subscribe(JOB, variable_values={"id": job["id"]}, context_value=context)
