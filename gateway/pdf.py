@@ -1,8 +1,9 @@
 """A credit memo as a PDF document (fpdf2): account, numbers, items with their taxes, parts,
 applications and totals in the currency's format. Pure: a ``MemoDocument`` in, bytes out.
 
-The built-in PDF fonts (Helvetica) cover Latin-1; other characters print as "?" **(ours: no font
-file has to ship with the gateway)**.
+Text is set in DejaVu Sans, shipped in ``gateway/fonts`` (Bitstream Vera licence) and embedded as a
+subset, so names and comments in Latin, Greek, Cyrillic, Hebrew and most European scripts print as
+written; characters outside the font (CJK, for example) print as a replacement character.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
+from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -58,8 +61,22 @@ def money(minor: int, currency: str) -> str:
     return f"{format(from_minor(minor, currency), ',f')} {currency}"
 
 
+FONTS = Path(__file__).resolve().parent / "fonts"
+FONT = "DejaVu"
+
+
 def _text(value: str | None) -> str:
-    return (value or "").encode("latin-1", "replace").decode("latin-1")
+    """The text with what the font cannot draw replaced, so nothing is silently dropped."""
+    glyphs = _glyphs()
+    return "".join(c if ord(c) in glyphs else "\N{REPLACEMENT CHARACTER}" for c in value or "")
+
+
+@cache
+def _glyphs() -> frozenset[int]:
+    from fontTools.ttLib import TTFont  # fpdf2's own dependency
+
+    with TTFont(FONTS / "DejaVuSans.ttf") as font:
+        return frozenset(font.getBestCmap())
 
 
 def render(doc: MemoDocument) -> bytes:
@@ -67,10 +84,12 @@ def render(doc: MemoDocument) -> bytes:
     pdf.set_title(f"Credit memo {doc.number}")
     pdf.set_creator("settlement-gateway")
     pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_font(FONT, "", str(FONTS / "DejaVuSans.ttf"))
+    pdf.add_font(FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
     pdf.add_page()
-    pdf.set_font("Helvetica", "B", 16)
+    pdf.set_font(FONT, "B", 16)
     pdf.cell(0, 10, _text(f"Credit memo {doc.number}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font("Helvetica", size=10)
+    pdf.set_font(FONT, size=10)
     for label, value in (
         ("Account", f"{doc.account_number} - {doc.account_name}"),
         ("Memo date", doc.memo_date.isoformat()),
@@ -113,9 +132,9 @@ def render(doc: MemoDocument) -> bytes:
     )
 
     pdf.ln(4)
-    pdf.set_font("Helvetica", "B", 11)
+    pdf.set_font(FONT, "B", 11)
     pdf.cell(0, 8, "Totals", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font("Helvetica", size=10)
+    pdf.set_font(FONT, size=10)
     for label, minor in (
         ("Total", doc.amount),
         ("Tax", doc.tax_amount),
@@ -133,13 +152,13 @@ WIDTHS = (30, 35, 85, 40)
 
 def _table(pdf: FPDF, title: str, header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     pdf.ln(4)
-    pdf.set_font("Helvetica", "B", 11)
+    pdf.set_font(FONT, "B", 11)
     pdf.cell(0, 8, title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font("Helvetica", "B", 9)
+    pdf.set_font(FONT, "B", 9)
     for width, name in zip(WIDTHS, header, strict=True):
         pdf.cell(width, 6, name, border="B", align="R" if name == "Amount" else "L")
     pdf.ln()
-    pdf.set_font("Helvetica", size=9)
+    pdf.set_font(FONT, size=9)
     if not rows:
         pdf.cell(0, 6, "none", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     for row in rows:

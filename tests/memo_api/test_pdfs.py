@@ -140,3 +140,16 @@ async def test_a_memo_whose_pdf_cannot_be_stored_fails_alone(
     async with db.connect() as conn:
         job = (await conn.execute(select(s.job_t))).one()
     assert '"field":["creditMemoIds","0"]' in job.errors
+
+
+async def test_names_in_other_scripts_print_as_written(
+    db: Database, settings: Settings, gql: GraphQLClient
+) -> None:
+    acct = await f.account(db, name="Zürich ООО Ωmega Łódź 東京")
+    memo = await f.credit_memo(db, acct, f.item("10.00"))
+    await gql(GENERATE, ids=[encode("CreditMemo", memo)])
+    assert await jobs.Worker(db, settings).run_once() is True
+    text = await pdf_text(db, settings, memo)
+    # DejaVu Sans is embedded: Latin, Cyrillic and Greek as written; what it lacks (CJK) is visibly
+    # replaced, never dropped.
+    assert "A00000001 - Zürich ООО Ωmega Łódź \ufffd\ufffd" in text, text
