@@ -129,8 +129,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         context.principal = principal
         return UNSET
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # A str, not bytes: strawberry sends bytes as *binary* WebSocket frames, which GraphiQL and the
+        # graphql-ws client reject; every message of both protocols must be a text frame.
+        return orjson.dumps(data).decode()
 
 
 _nobody = Principal("unauthenticated", frozenset(), frozenset())
