@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -147,6 +149,28 @@ def _is_graphiql_page(request: Request) -> bool:
     )
 
 
+def http_middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: CORS answers preflights and decorates every answer (401, 413 and 429 too);
+    gzip compresses HTTP responses only (Starlette's middleware passes WebSockets through)."""
+    stack = []
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_credentials=True,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Idempotency-Key", "Content-Type"],
+                expose_headers=["Retry-After"],
+                max_age=600,
+            )
+        )
+    if settings.gzip_min_bytes > 0:
+        stack.append(Middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes))
+    stack.append(Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes))
+    return stack
+
+
 def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
     database = db or Database(settings)
     graphql = GatewayGraphQL(database, settings)
@@ -172,7 +196,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
                 await database.dispose()
 
     app = Starlette(
-        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        middleware=http_middleware(settings),
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

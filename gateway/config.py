@@ -48,6 +48,10 @@ class Settings:
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
     log_level: str = "INFO"
+    # Browser origins allowed to call the API (CORS), comma-separated in the environment; none by default.
+    cors_origins: tuple[str, ...] = ()
+    # Responses at least this long are gzipped for clients that accept it (0: never).
+    gzip_min_bytes: int = 1_000
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -90,6 +94,8 @@ class Settings:
 
 def _parse(raw: str, annotation: Any) -> Any:
     kind = str(annotation)
+    if kind.startswith("tuple"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
     if "bool" in kind:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if "float" in kind:
