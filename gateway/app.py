@@ -14,13 +14,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http.typevars import Context as ContextT
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from gateway import graphiql
 from gateway.auth import authenticate, bearer
 from gateway.config import Settings
 from gateway.context import ANONYMOUS_ADMIN, Context, Principal
@@ -51,6 +52,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         )
         self.db = db
         self.settings = settings
+        self.page = graphiql.page_html() if settings.graphiql else ""
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -131,6 +133,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         context.principal = principal
         return UNSET
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        headers = {"Content-Security-Policy": graphiql.CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"}
+        return HTMLResponse(self.page, headers=headers)
+
     def encode_json(self, data: object) -> str:
         # A str, not bytes: strawberry sends bytes as *binary* WebSocket frames, which GraphiQL and the
         # graphql-ws client reject; every message of both protocols must be a text frame.
@@ -202,6 +208,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *([Mount(graphiql.STATIC_PATH, graphiql.static_files())] if settings.graphiql else []),
         ],
         lifespan=lifespan,
     )
