@@ -61,6 +61,8 @@ class Account(Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: CreditMemoFilter | None = None,
         sort: CreditMemoSort | None = None,
     ) -> Connection[CreditMemo]:
@@ -78,6 +80,8 @@ class Account(Node):
             where=where,
             order=order,
             descending=desc,
+            last=last,
+            before=before,
         )
 
     @strawberry.field
@@ -86,6 +90,8 @@ class Account(Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[DebitMemo]:
         lo = ctx(info).loaders
@@ -99,6 +105,8 @@ class Account(Node):
             after,
             DebitMemo.from_row,
             where=where,
+            last=last,
+            before=before,
         )
 
     @strawberry.field
@@ -107,6 +115,8 @@ class Account(Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[Invoice]:
         lo = ctx(info).loaders
@@ -120,11 +130,18 @@ class Account(Node):
             after,
             Invoice.from_row,
             where=where,
+            last=last,
+            before=before,
         )
 
     @strawberry.field
     async def payments(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Payment]:
         lo = ctx(info).loaders
         return await paged(
@@ -135,6 +152,8 @@ class Account(Node):
             first,
             after,
             Payment.from_row,
+            last=last,
+            before=before,
         )
 
 
@@ -174,7 +193,12 @@ class Invoice(Node):
 
     @strawberry.field
     async def items(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[InvoiceItem]:
         lo = ctx(info).loaders
         return await paged(
@@ -186,13 +210,20 @@ class Invoice(Node):
             after,
             InvoiceItem.from_row,
             order=ITEM_ORDER,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(
         description="Every credit memo part and payment part currently applied to this invoice."
     )
     async def application_parts(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[ApplicationPart]:
         lo = ctx(info).loaders
         return await paged(
@@ -204,11 +235,18 @@ class Invoice(Node):
             after,
             part_from_row,
             where=(("amount", ">", 0),),
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="Credit memos that refer to this invoice.")
     async def credit_memos(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[CreditMemo]:
         lo = ctx(info).loaders
         return await paged(
@@ -219,6 +257,8 @@ class Invoice(Node):
             first,
             after,
             CreditMemo.from_row,
+            last=last,
+            before=before,
         )
 
 
@@ -304,7 +344,12 @@ class DebitMemo(Node):
 
     @strawberry.field
     async def items(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[DebitMemoItem]:
         lo = ctx(info).loaders
         return await paged(
@@ -316,11 +361,18 @@ class DebitMemo(Node):
             after,
             DebitMemoItem.from_row,
             order=ITEM_ORDER,
+            last=last,
+            before=before,
         )
 
     @strawberry.field
     async def application_parts(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[ApplicationPart]:
         lo = ctx(info).loaders
         return await paged(
@@ -332,6 +384,8 @@ class DebitMemo(Node):
             after,
             part_from_row,
             where=(("amount", ">", 0),),
+            last=last,
+            before=before,
         )
 
 
@@ -437,7 +491,12 @@ class CreditMemo(Node):
 
     @strawberry.field
     async def items(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[CreditMemoItem]:
         lo = ctx(info).loaders
         return await paged(
@@ -449,11 +508,18 @@ class CreditMemo(Node):
             after,
             CreditMemoItem.from_row,
             order=ITEM_ORDER,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="The unapplied part and one part per target; zero parts are not listed.")
     async def parts(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[CreditMemoPart]:
         lo = ctx(info).loaders
         return await paged(
@@ -465,11 +531,18 @@ class CreditMemo(Node):
             after,
             CreditMemoPart.from_row,
             where=(("amount", ">", 0),),
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="Every settlement action on this memo, oldest first.")
     async def applications(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Application]:
         lo = ctx(info).loaders
         return await paged(
@@ -480,6 +553,8 @@ class CreditMemo(Node):
             first,
             after,
             Application.from_row,
+            last=last,
+            before=before,
         )
 
 
@@ -616,7 +691,12 @@ class Payment(Node):
 
     @strawberry.field
     async def parts(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[PaymentPart]:
         lo = ctx(info).loaders
         return await paged(
@@ -628,11 +708,18 @@ class Payment(Node):
             after,
             PaymentPart.from_row,
             where=(("amount", ">", 0),),
+            last=last,
+            before=before,
         )
 
     @strawberry.field
     async def applications(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Application]:
         lo = ctx(info).loaders
         return await paged(
@@ -643,6 +730,8 @@ class Payment(Node):
             first,
             after,
             Application.from_row,
+            last=last,
+            before=before,
         )
 
 
