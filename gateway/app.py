@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.http import GraphQLRequestData
 from strawberry.http.typevars import Context as ContextT
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
@@ -28,6 +29,7 @@ from gateway.context import ANONYMOUS_ADMIN, Context, Principal
 from gateway.db import Database
 from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, throttled_response
 from gateway.masking import MaskUnexpectedErrors
+from gateway.persisted import PersistedQueries, PersistedQueryError
 from schema.build import build_schema
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.db = db
         self.settings = settings
         self.page = graphiql.page_html() if settings.graphiql else ""
+        self.persisted = PersistedQueries(settings.persisted_query_entries, settings.persisted_query_bytes)
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -87,6 +90,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return await super().run(
                 request, UNSET if context is None else context, UNSET if root_value is None else root_value
             )
+        except PersistedQueryError as error:
+            return JSONResponse(error.body, status_code=error.status)
         finally:
             _contexts.reset(token)
             for context in opened:
@@ -133,6 +138,15 @@ class GatewayGraphQL(GraphQL[Context, None]):
         context.principal = principal
         return UNSET
 
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            self.persisted.resolve(item)
+        return data
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        return bool(self.graphql_ide) and _is_graphiql_page(request)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         headers = {"Content-Security-Policy": graphiql.CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"}
         return HTMLResponse(self.page, headers=headers)
@@ -146,12 +160,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
 _nobody = Principal("unauthenticated", frozenset(), frozenset())
 
 
-def _is_graphiql_page(request: Request) -> bool:
-    """A browser asking for GraphiQL itself (the page is public; its queries need a token)."""
+def _is_graphiql_page(request: Any) -> bool:
+    """A browser asking for GraphiQL itself (the page is public; its queries need a token). Not a
+    persisted query by GET, which carries only ``extensions`` (and Apollo sends ``Accept: */*``)."""
     return (
         request.method == "GET"
         and "text/html" in request.headers.get("accept", "")
         and "query" not in request.query_params
+        and "extensions" not in request.query_params
     )
 
 

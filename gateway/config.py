@@ -50,6 +50,9 @@ class Settings:
     log_level: str = "INFO"
     # Browser origins allowed to call the API (CORS), comma-separated in the environment; none by default.
     cors_origins: tuple[str, ...] = ()
+    # Automatic persisted queries: how many queries (and bytes of query text) the LRU cache keeps.
+    persisted_query_entries: int = 1_000
+    persisted_query_bytes: int = 16_000_000
     # Responses at least this long are gzipped for clients that accept it (0: never).
     gzip_min_bytes: int = 1_000
     limits: Limits = field(default_factory=Limits)
