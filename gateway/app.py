@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import orjson
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -29,7 +30,7 @@ from gateway.context import ANONYMOUS_ADMIN, Context, Principal
 from gateway.db import Database
 from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, throttled_response
 from gateway.masking import MaskUnexpectedErrors
-from gateway.persisted import PersistedQueries, PersistedQueryError
+from gateway.persisted import PersistedQueries, RequestRefused
 from schema.build import build_schema
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return await super().run(
                 request, UNSET if context is None else context, UNSET if root_value is None else root_value
             )
-        except PersistedQueryError as error:
+        except RequestRefused as error:
             return JSONResponse(error.body, status_code=error.status)
         finally:
             _contexts.reset(token)
@@ -144,8 +145,19 @@ class GatewayGraphQL(GraphQL[Context, None]):
             self.persisted.resolve(item)
         return data
 
+    async def execute_single(self, *, request_data: GraphQLRequestData, **kwargs: Any) -> Any:  # type: ignore[override]
+        """A subscription by plain HTTP would run as a query and fail inside: refuse it up front."""
+        if request_data.protocol == "http" and _is_subscription(request_data):
+            raise RequestRefused(
+                "subscriptions are served over a WebSocket on /graphql (graphql-transport-ws or graphql-ws)",
+                "INVALID_VALUE",
+                400,
+                ["query"],
+            )
+        return await super().execute_single(request_data=request_data, **kwargs)
+
     def should_render_graphql_ide(self, request: Any) -> bool:
-        return bool(self.graphql_ide) and _is_graphiql_page(request)
+        return _is_graphiql_page(request)  # without GraphiQL, strawberry answers 404
 
     async def render_graphql_ide(self, request: Request) -> Response:
         headers = {"Content-Security-Policy": graphiql.CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"}
@@ -158,6 +170,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
 
 _nobody = Principal("unauthenticated", frozenset(), frozenset())
+
+
+def _is_subscription(data: GraphQLRequestData) -> bool:
+    if not data.query or "subscription" not in data.query:  # the common case, without parsing
+        return False
+    try:
+        operation = get_operation_ast(parse(data.query), data.operation_name)
+    except GraphQLError:
+        return False  # validation reports it
+    return operation is not None and operation.operation == OperationType.SUBSCRIPTION
 
 
 def _is_graphiql_page(request: Any) -> bool:

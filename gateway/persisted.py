@@ -14,8 +14,9 @@ from strawberry.http import GraphQLRequestData
 NOT_FOUND = "PersistedQueryNotFound"
 
 
-class PersistedQueryError(Exception):
-    """Answered as a GraphQL error response (HTTP 200 for a miss, as Apollo clients expect)."""
+class RequestRefused(Exception):
+    """Answered as a GraphQL error response with a code, before anything executes (HTTP 200 for
+    a persisted-query miss, as Apollo clients expect)."""
 
     def __init__(self, message: str, code: str, status: int, field: list[str] | None = None) -> None:
         super().__init__(message)
@@ -42,7 +43,7 @@ class PersistedQueries:
             return
         digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
         if not isinstance(persisted, dict) or persisted.get("version") != 1 or not isinstance(digest, str):
-            raise PersistedQueryError(
+            raise RequestRefused(
                 "persistedQuery must be {version: 1, sha256Hash: <hex>}",
                 "INVALID_VALUE",
                 400,
@@ -52,12 +53,12 @@ class PersistedQueries:
         if data.query is None:
             query = self._queries.get(digest)
             if query is None:
-                raise PersistedQueryError(NOT_FOUND, "PERSISTED_QUERY_NOT_FOUND", 200)
+                raise RequestRefused(NOT_FOUND, "PERSISTED_QUERY_NOT_FOUND", 200)
             self._queries.move_to_end(digest)
             data.query = query
             return
         if hashlib.sha256(data.query.encode()).hexdigest() != digest:
-            raise PersistedQueryError(
+            raise RequestRefused(
                 "provided sha256Hash does not match the query",
                 "INVALID_VALUE",
                 400,

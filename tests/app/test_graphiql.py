@@ -68,3 +68,21 @@ async def test_without_graphiql_neither_the_page_nor_the_assets_are_served(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g") as client:
         assert (await client.get("/graphql", headers={"Accept": "text/html"})).status_code in (401, 404)
         assert (await client.get("/static/graphiql-page.js")).status_code == 404
+
+
+async def test_a_subscription_sent_by_plain_http_is_refused_clearly(http: httpx.AsyncClient) -> None:
+    # GraphiQL does this when Run is pressed within 100 ms of an edit (it runs the previous document's
+    # operation type): a clear error, not an internal one.
+    r = await http.post("/graphql", json={"query": "subscription { settlementEvents { kind } }"})
+    assert r.status_code == 400
+    error = r.json()["errors"][0]
+    assert error["extensions"] == {"code": "INVALID_VALUE", "category": "INVALID_VALUE", "field": ["query"]}
+    assert "WebSocket" in error["message"]
+    named = await http.post(
+        "/graphql",
+        json={
+            "query": "query Q { limits { totalItems } } subscription S { settlementEvents { kind } }",
+            "operationName": "Q",
+        },
+    )
+    assert named.status_code == 200 and "data" in named.json()
