@@ -116,6 +116,12 @@ async def test_graphiql_asks_for_the_token_runs_the_readme_query_and_a_subscript
         await b.shot("1-asks-for-the-token")
         assert not [r for r in b.requests if r.startswith("POST")]  # no schema fetch without a token
 
+        await b.page.fill("#token", "not-a-token")
+        await b.page.click("#use-token")
+        await b.page.wait_for_selector("#token-status.refused")
+        assert await b.page.locator(".graphiql-container").count() == 0
+        await b.shot("2-a-wrong-token-is-refused")
+
         await b.page.fill("#token", base.token)
         async with b.page.expect_response(
             lambda r: r.request.method == "POST" and "__schema" in (r.request.post_data or "")
@@ -124,7 +130,7 @@ async def test_graphiql_asks_for_the_token_runs_the_readme_query_and_a_subscript
         assert (await introspection.value).status == 200
         await b.page.click('[aria-label="Show Documentation Explorer"]')
         await b.page.wait_for_selector("text=Root Types")
-        await b.shot("2-token-entered-schema-loaded")
+        await b.shot("3-token-entered-schema-loaded")
 
         await b.run(README_QUERY)
         result = json.loads(await b.wait_for_result(lambda text: '"data"' in text))
@@ -139,14 +145,14 @@ async def test_graphiql_asks_for_the_token_runs_the_readme_query_and_a_subscript
                 "target": {"__typename": "Invoice", "number": "INV00000001", "balance": "99.00"},
             },
         ]
-        await b.shot("3-readme-query")
+        await b.shot("4-readme-query")
 
         cursor = (await post(client, base, LATEST, a=ids["a"]))["settlementEvents"]["pageInfo"]["endCursor"]
         await b.run(
             f'subscription {{ settlementEvents(accountId: "{ids["a"]}", after: "{cursor}") '
             "{ kind account { number } application { amount } } }"
         )
-        await b.shot("4-subscribed")
+        await b.shot("5-subscribed")
         await post(client, base, APPLY, m=ids["m"], i=ids["i"], amount="7.00")
         live = json.loads(await b.wait_for_result(lambda text: "7.00" in text))
         assert live["data"]["settlementEvents"] == {
@@ -154,8 +160,9 @@ async def test_graphiql_asks_for_the_token_runs_the_readme_query_and_a_subscript
             "account": {"number": "A00000001"},
             "application": {"amount": "7.00"},
         }
-        await b.shot("5-event-arrived")
-    assert b.blocked == [] and b.problems == []
+        await b.shot("6-event-arrived")
+    assert b.blocked == []
+    assert [p for p in b.problems if "status of 401" not in p] == []  # the wrong token's answer
     assert all(urlparse(r.split()[1]).hostname == "127.0.0.1" for r in b.requests)
 
 
