@@ -9,24 +9,20 @@ import httpx
 import orjson
 import pytest
 
-from gateway.app import create_app
 from gateway.config import Settings
 from gateway.db import Database
 from tests import factories as f
+from tests.conftest import app_client
 
 APP_ORIGIN = "https://app.example"
 
 
 @pytest.fixture
 async def cors(db: Database, settings: Settings, admin_token: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
+    async with app_client(
+        db,
         settings.replace(cors_origins=(APP_ORIGIN, "https://other.example"), rate_limit_burst=2),
-        db=db,
-    )
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://gateway",
-        headers={"Authorization": f"Bearer {admin_token}"},
+        admin_token,
     ) as client:
         yield client
 

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
 from gateway.config import Settings
 from gateway.db import Database
 from tests import factories as f
+from tests.conftest import app_client
 
 APOLLO = {"Accept": "*/*"}
 ACCOUNTS = "query Accounts { accounts { totalCount nodes { number } } }"
@@ -32,12 +32,7 @@ async def by_hash_get(client: httpx.AsyncClient, query: str, **variables: Any) -
 
 @pytest.fixture
 async def small_cache(db: Database, settings: Settings, admin_token: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.replace(persisted_query_entries=2), db=db)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://gateway",
-        headers={"Authorization": f"Bearer {admin_token}"},
-    ) as client:
+    async with app_client(db, settings.replace(persisted_query_entries=2), admin_token) as client:
         yield client
 
 
