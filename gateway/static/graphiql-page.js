@@ -43,7 +43,7 @@
   }
 
   function mount(token) {
-    var auth = { Authorization: "Bearer " + token };
+    var auth = token ? { Authorization: "Bearer " + token } : {};
     var fetcher = GraphiQL.createFetcher({
       url: url,
       subscriptionUrl: subscriptionUrl,
@@ -65,9 +65,13 @@
   }
 
   async function accepted(token) {
+    var headers = { "Content-Type": "application/json" };
+    if (token) {
+      headers.Authorization = "Bearer " + token;
+    }
     var response = await fetch(url, {
       method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
+      headers: headers,
       body: JSON.stringify({ query: "{ __typename }" }),
     });
     return response.status !== 401;
@@ -102,11 +106,18 @@
     waiting();
   });
 
-  var saved = sessionStorage.getItem(STORAGE_KEY);
-  if (saved) {
-    use(saved);
-  } else {
-    waiting();
-    input.focus();
+  async function start() {
+    var saved = sessionStorage.getItem(STORAGE_KEY);
+    if (saved) {
+      use(saved);
+    } else if (await accepted("")) {
+      // a gateway started with --insecure-no-auth: nothing to ask
+      say("this gateway needs no token", false);
+      mount("");
+    } else {
+      waiting();
+      input.focus();
+    }
   }
+  start();
 })();

@@ -86,3 +86,11 @@ async def test_a_subscription_sent_by_plain_http_is_refused_clearly(http: httpx.
         },
     )
     assert named.status_code == 200 and "data" in named.json()
+
+
+def test_the_page_proposes_the_readme_first_query() -> None:
+    script = (Path(graphiql.__file__).parent / "static" / graphiql.PAGE_SCRIPT).read_text()
+    block = script[script.index("FIRST_QUERY = [") : script.index('].join("\\n")')]
+    lines = [json.loads(line.strip().rstrip(",")) for line in block.splitlines()[1:] if line.strip()]
+    readme = (Path(graphiql.__file__).parents[1] / "README.md").read_text()
+    assert "\n".join(lines) == re.search(r"```graphql\n(.*?)```", readme, re.S).group(1)  # type: ignore[union-attr]
