@@ -9,15 +9,20 @@ from contextvars import ContextVar
 from typing import Any
 
 import orjson
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from gateway import graphiql
 from gateway.auth import authenticate, bearer
 from gateway.config import Settings
 from gateway.context import ANONYMOUS_ADMIN, Context, Principal
@@ -25,6 +30,7 @@ from gateway.db import Database
 from gateway.downloads import download
 from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, throttled_response
 from gateway.masking import MaskUnexpectedErrors
+from gateway.persisted import PersistedQueries, RequestRefused
 from schema.build import build_schema
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         )
         self.db = db
         self.settings = settings
+        self.page = graphiql.page_html() if settings.graphiql else ""
+        self.persisted = PersistedQueries(settings.persisted_query_entries, settings.persisted_query_bytes)
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -84,6 +92,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return await super().run(
                 request, UNSET if context is None else context, UNSET if root_value is None else root_value
             )
+        except RequestRefused as error:
+            return JSONResponse(error.body, status_code=error.status)
         finally:
             _contexts.reset(token)
             for each in opened:
@@ -130,20 +140,87 @@ class GatewayGraphQL(GraphQL[Context, None]):
         context.principal = principal
         return UNSET
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            self.persisted.resolve(item)
+        return data
+
+    async def execute_single(self, *, request_data: GraphQLRequestData, **kwargs: Any) -> Any:  # type: ignore[override]
+        """A subscription by plain HTTP would run as a query and fail inside: refuse it up front."""
+        if request_data.protocol == "http" and _is_subscription(request_data):
+            raise RequestRefused(
+                "subscriptions are served over a WebSocket on /graphql (graphql-transport-ws or graphql-ws)",
+                "INVALID_VALUE",
+                400,
+                ["query"],
+            )
+        return await super().execute_single(request_data=request_data, **kwargs)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        return _is_graphiql_page(request)  # without GraphiQL, strawberry answers 404
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        headers = {"Content-Security-Policy": graphiql.CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"}
+        return HTMLResponse(self.page, headers=headers)
+
+    def encode_json(self, data: object) -> str:
+        # A str, not bytes: strawberry sends bytes as *binary* WebSocket frames, which GraphiQL and the
+        # graphql-ws client reject; every message of both protocols must be a text frame.
+        return orjson.dumps(data).decode()
 
 
 _nobody = Principal("unauthenticated", frozenset(), frozenset())
 
 
-def _is_graphiql_page(request: Request) -> bool:
-    """A browser asking for GraphiQL itself (the page is public; its queries need a token)."""
+def _is_subscription(data: GraphQLRequestData) -> bool:
+    if not data.query or "subscription" not in data.query:  # the common case, without parsing
+        return False
+    try:
+        operation = get_operation_ast(parse(data.query), data.operation_name)
+    except GraphQLError:
+        return False  # validation reports it
+    return operation is not None and operation.operation == OperationType.SUBSCRIPTION
+
+
+def _is_graphiql_page(request: Any) -> bool:
+    """A browser asking for GraphiQL itself (the page is public; its queries need a token). Not a
+    persisted query by GET, which carries only ``extensions`` (and Apollo sends ``Accept: */*``)."""
     return (
         request.method == "GET"
         and "text/html" in request.headers.get("accept", "")
         and "query" not in request.query_params
+        and "extensions" not in request.query_params
     )
+
+
+def http_middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: CORS answers preflights and decorates every answer (401, 413 and 429 too);
+    gzip compresses HTTP responses only (Starlette's middleware passes WebSockets through)."""
+    stack = []
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_credentials=True,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Idempotency-Key", "Content-Type"],
+                expose_headers=["Retry-After"],
+                max_age=600,
+            )
+        )
+    if settings.gzip_min_bytes > 0:
+        stack.append(Middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes))
+    stack.append(
+        Middleware(
+            BodySizeLimit,
+            max_bytes=settings.max_body_bytes,
+            # an upload's body: the file, its operations and map, and the multipart framing
+            multipart_max_bytes=max(settings.max_body_bytes, settings.max_file_bytes + 64_000),
+        )
+    )
+    return stack
 
 
 def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
@@ -171,20 +248,14 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
                 await database.dispose()
 
     app = Starlette(
-        middleware=[
-            Middleware(
-                BodySizeLimit,
-                max_bytes=settings.max_body_bytes,
-                # an upload's body: the file, its operations and map, and the multipart framing
-                multipart_max_bytes=max(settings.max_body_bytes, settings.max_file_bytes + 64_000),
-            )
-        ],
+        middleware=http_middleware(settings),
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/files/{id}", download, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *([Mount(graphiql.STATIC_PATH, graphiql.static_files())] if settings.graphiql else []),
         ],
         lifespan=lifespan,
     )

@@ -64,6 +64,13 @@ class Settings:
     smtp_from: str = "billing@localhost"
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = 30.0
+    # Browser origins allowed to call the API (CORS), comma-separated in the environment; none by default.
+    cors_origins: tuple[str, ...] = ()
+    # Automatic persisted queries: how many queries (and bytes of query text) the LRU cache keeps.
+    persisted_query_entries: int = 1_000
+    persisted_query_bytes: int = 16_000_000
+    # Responses at least this long are gzipped for clients that accept it (0: never).
+    gzip_min_bytes: int = 1_000
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -110,6 +117,8 @@ class Settings:
 
 def _parse(raw: str, annotation: Any) -> Any:
     kind = str(annotation)
+    if kind.startswith("tuple"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
     if "bool" in kind:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if "float" in kind:

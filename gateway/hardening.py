@@ -128,9 +128,9 @@ def query_cost(
     operation_name: str | None = None,
 ) -> int:
     """Nodes requested, as GitHub's GraphQL API counts them: a field of a ``…Connection`` type with
-    ``first: n`` (``page_size_default`` when absent, null or not an integer) costs n per instance of its
-    parent and multiplies its subtree by n; the connection's own fields (nodes, edges, node,
-    pageInfo) cost nothing more; any other object or list field costs 1 per parent instance, and
+    ``first: n`` or ``last: n`` (``page_size_default`` when absent, null or not an integer) costs n
+    per instance of its parent and multiplies its subtree by n; the connection's own fields (nodes,
+    edges, node, pageInfo) cost nothing more; any other object or list field costs 1 per parent instance, and
     ``nodes(ids:)`` costs len(ids) and multiplies its subtree by it; scalars and introspection 0.
     So ``creditMemos(first: 100) { nodes { items(first: 50) { nodes { id } } } }`` = 100 + 100 × 50."""
     operation = get_operation_ast(document, operation_name)
@@ -154,7 +154,8 @@ def query_cost(
                 named = get_named_type(field.type)
                 inner = 0 if is_leaf_type(named) else cost(s.selection_set, named)
                 if named.name.endswith("Connection"):
-                    n = _count(_argument(s, "first", values), page_size_default)
+                    size = _argument(s, "first", values)
+                    n = _count(_argument(s, "last", values) if size is None else size, page_size_default)
                     total += n + n * inner
                 elif parent.name.endswith(("Connection", "Edge")):
                     total += inner

@@ -31,13 +31,18 @@ _OPS = {
 
 @dataclass(frozen=True, slots=True)
 class PageSpec:
-    """Which rows of a connection: filter, order, keyset position and size (``limit`` + 1 fetched)."""
+    """Which rows of a connection: filter, order, keyset window and size (``limit`` + 1 fetched).
+
+    ``backward`` (Relay's ``last``) reads the window from its end: rows come in reversed order, the
+    connection turns them around."""
 
     where: tuple[Cond, ...] = ()
     order: tuple[str, ...] = ("id",)
     descending: bool = False
     after: tuple[Any, ...] | None = None
     limit: int = 50
+    before: tuple[Any, ...] | None = None
+    backward: bool = False
 
 
 def conditions(table: Table, where: Iterable[Cond]) -> list[ColumnElement[bool]]:
@@ -45,15 +50,22 @@ def conditions(table: Table, where: Iterable[Cond]) -> list[ColumnElement[bool]]
 
 
 def _keyset(table: Table, spec: PageSpec) -> list[ColumnElement[bool]]:
-    if spec.after is None:
-        return []
     cols = tuple_(*(table.c[c] for c in spec.order))
-    vals = tuple_(*(literal(v, type_=table.c[c].type) for c, v in zip(spec.order, spec.after, strict=True)))
-    return [cols < vals if spec.descending else cols > vals]
+
+    def at(position: tuple[Any, ...]) -> Any:
+        return tuple_(*(literal(v, type_=table.c[c].type) for c, v in zip(spec.order, position, strict=True)))
+
+    out = []
+    if spec.after is not None:
+        out.append(cols < at(spec.after) if spec.descending else cols > at(spec.after))
+    if spec.before is not None:
+        out.append(cols > at(spec.before) if spec.descending else cols < at(spec.before))
+    return out
 
 
 def _order_by(table: Table, spec: PageSpec) -> list[Any]:
-    return [table.c[c].desc() if spec.descending else table.c[c].asc() for c in spec.order]
+    descending = spec.descending != spec.backward
+    return [table.c[c].desc() if descending else table.c[c].asc() for c in spec.order]
 
 
 async def rows_by_ids(conn: AsyncConnection, table: Table, ids: Sequence[int]) -> dict[int, Row[Any]]:

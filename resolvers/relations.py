@@ -45,7 +45,18 @@ async def paged(
     where: tuple[Cond, ...] = (),
     order: tuple[str, ...] = ("id",),
     descending: bool = False,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[Any]:
-    spec = page_spec(ctx(info).settings, first, after, where=where, order=order, descending=descending)
+    spec = page_spec(
+        ctx(info).settings,
+        first,
+        after,
+        last=last,
+        before=before,
+        where=where,
+        order=order,
+        descending=descending,
+    )
     rows = await pages.load((parent_id, spec))
     return build(rows, spec, to_node, lambda: counts.load((parent_id, where)))

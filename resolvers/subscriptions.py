@@ -28,7 +28,7 @@ def event_cursor(event_id: int) -> str:
     return base64.urlsafe_b64encode(f"event:{event_id}".encode()).rstrip(b"=").decode()
 
 
-def _event_id(cursor: str) -> int:
+def event_id(cursor: str, field: str = "after") -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = raw.partition(":")
@@ -36,7 +36,17 @@ def _event_id(cursor: str) -> int:
             raise ValueError
         return int(value)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise QueryArgumentError("after is not a settlement event cursor", ["after"]) from None
+        raise QueryArgumentError(f"{field} is not a settlement event cursor", [field]) from None
+
+
+async def event_accounts(info: Info, account_raw: str | None) -> frozenset[int] | None:
+    """The accounts whose events the caller asked for and may see (None: every account)."""
+    if account_raw is None:
+        return ctx(info).principal.accounts
+    acct = await find(info, "Account", account_raw)  # None outside the caller's scope too
+    if acct is None:
+        raise QueryArgumentError(f"account {account_raw} does not exist", ["accountId"])
+    return frozenset({acct.id})
 
 
 async def job_states(info: Info, raw_id: str) -> AsyncIterator[Row[Any]]:
@@ -84,14 +94,9 @@ async def _one_job(conn: Any, pk: int) -> Row[Any]:
 
 async def events(info: Info, account_raw: str | None, after: str | None) -> AsyncIterator[Row[Any]]:
     c = ctx(info)
-    accounts = c.principal.accounts  # None: every account
-    if account_raw is not None:
-        acct = await find(info, "Account", account_raw)  # None outside the caller's scope too
-        if acct is None:
-            raise QueryArgumentError(f"account {account_raw} does not exist", ["accountId"])
-        accounts = frozenset({acct.id})
+    accounts = await event_accounts(info, account_raw)
     if after is not None:
-        position = _event_id(after)
+        position = event_id(after)
     else:
         # No cursor: live events only, from now on.
         position = await c.read(_last_event_id)

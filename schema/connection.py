@@ -1,4 +1,5 @@
-"""Connections: keyset cursors, ``first`` (default 50, at most 1,000), lazy ``totalCount``."""
+"""Connections: keyset cursors, ``first``/``after`` and ``last``/``before`` (a page holds 50 by
+default, at most 1,000), lazy ``totalCount``."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def encode_cursor(order_key: str, values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str, order_key: str, width: int) -> tuple[Any, ...]:
+def decode_cursor(cursor: str, order_key: str, width: int, field: str = "after") -> tuple[Any, ...]:
     try:
         data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(data, list) or data[0] != order_key or len(data) != width + 1:
@@ -84,7 +85,7 @@ def decode_cursor(cursor: str, order_key: str, width: int) -> tuple[Any, ...]:
         return tuple(_decode_value(v) for v in data[1:])
     except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
         raise QueryArgumentError(
-            "after is not a cursor of this connection (with this sort)", ["after"]
+            f"{field} is not a cursor of this connection (with this sort)", [field]
         ) from None
 
 
@@ -93,20 +94,34 @@ def page_spec(
     first: int | None,
     after: str | None,
     *,
+    last: int | None = None,
+    before: str | None = None,
     where: tuple[Cond, ...] = (),
     order: tuple[str, ...] = ("id",),
     descending: bool = False,
 ) -> PageSpec:
-    size = settings.page_size_default if first is None else first
+    """Relay's window: ``after``/``before`` bound it, then ``first`` rows from its start or ``last``
+    rows from its end (one of the two; ``first`` defaults to the page size)."""
+    if first is not None and last is not None:
+        raise QueryArgumentError("pass first or last, not both", ["last"])
+    name = "first" if last is None else "last"
+    size = last if last is not None else settings.page_size_default if first is None else first
     if size < 0 or size > settings.page_size_max:
         raise QueryArgumentError(
-            f"first must be between 0 and {settings.page_size_max:,}, got {size:,}; "
-            "page through larger connections with after",
-            ["first"],
+            f"{name} must be between 0 and {settings.page_size_max:,}, got {size:,}; "
+            f"page through larger connections with {'after' if last is None else 'before'}",
+            [name],
         )
     key = _order_key(order, descending)
-    position = decode_cursor(after, key, len(order)) if after is not None else None
-    return PageSpec(where=where, order=order, descending=descending, after=position, limit=size)
+    return PageSpec(
+        where=where,
+        order=order,
+        descending=descending,
+        after=decode_cursor(after, key, len(order)) if after is not None else None,
+        before=decode_cursor(before, key, len(order), "before") if before is not None else None,
+        limit=size,
+        backward=last is not None,
+    )
 
 
 def _order_key(order: Sequence[str], descending: bool) -> str:
@@ -118,19 +133,27 @@ def build(
     spec: PageSpec,
     to_node: Callable[[Row[Any]], Any],
     total: Callable[[], Awaitable[int]],
+    cursor: Callable[[Row[Any]], str] | None = None,
 ) -> Connection[Any]:
-    """A connection from up to ``spec.limit + 1`` rows (the extra row only says there is more)."""
+    """A connection from up to ``spec.limit + 1`` rows (the extra row only says there is more);
+    ``cursor`` replaces the keyset cursor where a connection shares its cursors with a subscription."""
     key = _order_key(spec.order, spec.descending)
+
+    def keyset_cursor(row: Row[Any]) -> str:
+        return encode_cursor(key, [getattr(row, c) for c in spec.order])
+
+    cursor = cursor or keyset_cursor
+    more = len(rows) > spec.limit
     shown = rows[: spec.limit]
-    edges = [
-        Edge(cursor=encode_cursor(key, [getattr(r, c) for c in spec.order]), node=to_node(r)) for r in shown
-    ]
+    if spec.backward:  # read from the end of the window: put the rows back in the connection's order
+        shown = shown[::-1]
+    edges = [Edge(cursor=cursor(r), node=to_node(r)) for r in shown]
     return Connection(
         edges=edges,
         nodes=[edge.node for edge in edges],
         page_info=PageInfo(
-            has_next_page=len(rows) > spec.limit,
-            has_previous_page=spec.after is not None,
+            has_next_page=spec.before is not None if spec.backward else more,
+            has_previous_page=more if spec.backward else spec.after is not None,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),

@@ -12,7 +12,7 @@ from strawberry.types import Info
 from gateway import reads
 from gateway import store as s
 from gateway.reads import Cond
-from resolvers import filters, memo_files
+from resolvers import filters, history, memo_files
 from resolvers.lookup import find, find_node
 from resolvers.permissions import Requires
 from resolvers.relations import ctx
@@ -21,6 +21,7 @@ from schema.connection import Connection, build, page_spec
 from schema.enums import JobStatus
 from schema.inputs import ApplyCreditMemoInput, CreditMemoFilter, CreditMemoSort, DocumentFilter
 from schema.payloads import ApplicationPreview, Limits
+from schema.subscription import SettlementEvent
 
 NODE_BUILDERS: dict[str, Callable[[Row[Any]], Any]] = {
     "Account": t.Account.from_row,
@@ -60,12 +61,16 @@ async def top_level(
     where: tuple[Cond, ...] = (),
     order: tuple[str, ...] = ("id",),
     descending: bool = False,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[Any]:
     c = ctx(info)
     if c.principal.accounts is not None:  # a scoped token sees its accounts' rows, and counts only them
         column = "id" if table is s.account_t else "account_id"
         where = (*where, (column, "in", tuple(sorted(c.principal.accounts))))
-    spec = page_spec(c.settings, first, after, where=where, order=order, descending=descending)
+    spec = page_spec(
+        c.settings, first, after, last=last, before=before, where=where, order=order, descending=descending
+    )
     rows = await c.read(lambda conn: reads.page(conn, table, spec))
     return build(rows, spec, to_node, lambda: c.read(lambda conn: reads.count(conn, table, where)))
 
@@ -88,9 +93,14 @@ class Query:
 
     @strawberry.field(extensions=[Requires("read")])
     async def accounts(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[t.Account]:
-        return await top_level(info, s.account_t, first, after, t.Account.from_row)
+        return await top_level(info, s.account_t, first, after, t.Account.from_row, last=last, before=before)
 
     @strawberry.field(extensions=[Requires("read")])
     async def credit_memo(
@@ -104,6 +114,8 @@ class Query:
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: CreditMemoFilter | None = None,
         sort: CreditMemoSort | None = None,
     ) -> Connection[t.CreditMemo]:
@@ -118,6 +130,8 @@ class Query:
             where=where,
             order=order,
             descending=desc,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(extensions=[Requires("read")])
@@ -132,10 +146,14 @@ class Query:
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[t.DebitMemo]:
         where = (("kind", "=", "DEBIT_MEMO"), *filters.document_where(filter, "doc_date"))
-        return await top_level(info, s.receivable_t, first, after, t.DebitMemo.from_row, where=where)
+        return await top_level(
+            info, s.receivable_t, first, after, t.DebitMemo.from_row, where=where, last=last, before=before
+        )
 
     @strawberry.field(extensions=[Requires("read")])
     async def invoice(
@@ -149,10 +167,14 @@ class Query:
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[t.Invoice]:
         where = (("kind", "=", "INVOICE"), *filters.document_where(filter, "doc_date"))
-        return await top_level(info, s.receivable_t, first, after, t.Invoice.from_row, where=where)
+        return await top_level(
+            info, s.receivable_t, first, after, t.Invoice.from_row, where=where, last=last, before=before
+        )
 
     @strawberry.field(extensions=[Requires("read")])
     async def payment(
@@ -161,15 +183,59 @@ class Query:
         return await by_ref(info, "Payment", id, number)
 
     @strawberry.field(extensions=[Requires("read")])
+    async def payments(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[t.Payment]:
+        return await top_level(info, s.payment_t, first, after, t.Payment.from_row, last=last, before=before)
+
+    @strawberry.field(
+        description="Settlement events, oldest first, optionally of one account. The edge cursors are "
+        "the `after` cursors of the settlementEvents subscription: backfill here, then subscribe "
+        "from the last cursor without a gap or a duplicate.",
+        extensions=[Requires("read")],
+    )
+    async def settlement_events(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        account_id: strawberry.ID | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[SettlementEvent]:
+        return await history.settlement_events(
+            info,
+            SettlementEvent.from_row,
+            account_id=account_id,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(extensions=[Requires("read")])
     async def job(self, info: Info, id: strawberry.ID) -> t.Job | None:
         return await by_ref(info, "Job", id, None)
 
     @strawberry.field(extensions=[Requires("read")])
     async def jobs(
-        self, info: Info, first: int | None = None, after: str | None = None, status: JobStatus | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        status: JobStatus | None = None,
     ) -> Connection[t.Job]:
         where: tuple[Cond, ...] = () if status is None else (("status", "=", status.value),)
-        return await top_level(info, s.job_t, first, after, t.Job.from_row, where=where)
+        return await top_level(
+            info, s.job_t, first, after, t.Job.from_row, where=where, last=last, before=before
+        )
 
     credit_memo_pdf_status = strawberry.field(
         memo_files.credit_memo_pdf_status,

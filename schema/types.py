@@ -81,6 +81,8 @@ class Account(Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: CreditMemoFilter | None = None,
         sort: CreditMemoSort | None = None,
     ) -> Connection[CreditMemo]:
@@ -98,6 +100,8 @@ class Account(Node):
             where=where,
             order=order,
             descending=desc,
+            last=last,
+            before=before,
         )
 
     @strawberry.field
@@ -106,6 +110,8 @@ class Account(Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[DebitMemo]:
         lo = ctx(info).loaders
@@ -119,6 +125,8 @@ class Account(Node):
             after,
             DebitMemo.from_row,
             where=where,
+            last=last,
+            before=before,
         )
 
     @strawberry.field
@@ -127,6 +135,8 @@ class Account(Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[Invoice]:
         lo = ctx(info).loaders
@@ -140,11 +150,18 @@ class Account(Node):
             after,
             Invoice.from_row,
             where=where,
+            last=last,
+            before=before,
         )
 
     @strawberry.field
     async def payments(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Payment]:
         lo = ctx(info).loaders
         return await paged(
@@ -155,6 +172,8 @@ class Account(Node):
             first,
             after,
             Payment.from_row,
+            last=last,
+            before=before,
         )
 
 
@@ -194,7 +213,12 @@ class Invoice(Node):
 
     @strawberry.field
     async def items(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[InvoiceItem]:
         lo = ctx(info).loaders
         return await paged(
@@ -206,13 +230,20 @@ class Invoice(Node):
             after,
             InvoiceItem.from_row,
             order=ITEM_ORDER,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(
         description="Every credit memo part and payment part currently applied to this invoice."
     )
     async def application_parts(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[ApplicationPart]:
         lo = ctx(info).loaders
         return await paged(
@@ -224,11 +255,18 @@ class Invoice(Node):
             after,
             part_from_row,
             where=(("amount", ">", 0),),
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="Credit memos that refer to this invoice.")
     async def credit_memos(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[CreditMemo]:
         lo = ctx(info).loaders
         return await paged(
@@ -239,6 +277,8 @@ class Invoice(Node):
             first,
             after,
             CreditMemo.from_row,
+            last=last,
+            before=before,
         )
 
 
@@ -324,7 +364,12 @@ class DebitMemo(Node):
 
     @strawberry.field
     async def items(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[DebitMemoItem]:
         lo = ctx(info).loaders
         return await paged(
@@ -336,11 +381,18 @@ class DebitMemo(Node):
             after,
             DebitMemoItem.from_row,
             order=ITEM_ORDER,
+            last=last,
+            before=before,
         )
 
     @strawberry.field
     async def application_parts(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[ApplicationPart]:
         lo = ctx(info).loaders
         return await paged(
@@ -352,6 +404,8 @@ class DebitMemo(Node):
             after,
             part_from_row,
             where=(("amount", ">", 0),),
+            last=last,
+            before=before,
         )
 
 
@@ -453,7 +507,12 @@ class CreditMemo(Node):
 
     @strawberry.field(description="Uploaded files and generated PDFs, oldest first.")
     async def files(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[CreditMemoFile]:
         lo = ctx(info).loaders
         return await paged(
@@ -464,6 +523,8 @@ class CreditMemo(Node):
             first,
             after,
             CreditMemoFile.from_row,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="The PDF's state (status NONE until one is asked for).")
@@ -485,7 +546,12 @@ class CreditMemo(Node):
 
     @strawberry.field
     async def items(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[CreditMemoItem]:
         lo = ctx(info).loaders
         return await paged(
@@ -497,11 +563,18 @@ class CreditMemo(Node):
             after,
             CreditMemoItem.from_row,
             order=ITEM_ORDER,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="The unapplied part and one part per target; zero parts are not listed.")
     async def parts(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[CreditMemoPart]:
         lo = ctx(info).loaders
         return await paged(
@@ -513,11 +586,18 @@ class CreditMemo(Node):
             after,
             CreditMemoPart.from_row,
             where=(("amount", ">", 0),),
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="Every settlement action on this memo, oldest first.")
     async def applications(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Application]:
         lo = ctx(info).loaders
         return await paged(
@@ -528,6 +608,8 @@ class CreditMemo(Node):
             first,
             after,
             Application.from_row,
+            last=last,
+            before=before,
         )
 
 
@@ -664,7 +746,12 @@ class Payment(Node):
 
     @strawberry.field
     async def parts(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[PaymentPart]:
         lo = ctx(info).loaders
         return await paged(
@@ -676,11 +763,18 @@ class Payment(Node):
             after,
             PaymentPart.from_row,
             where=(("amount", ">", 0),),
+            last=last,
+            before=before,
         )
 
     @strawberry.field
     async def applications(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Application]:
         lo = ctx(info).loaders
         return await paged(
@@ -691,6 +785,8 @@ class Payment(Node):
             first,
             after,
             Application.from_row,
+            last=last,
+            before=before,
         )
 
 

@@ -4,6 +4,7 @@ GATEWAY_TEST_DATABASE_URL is set), a statement counter, and GraphQL / HTTP helpe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -185,13 +186,20 @@ async def admin_token(db: Database) -> str:
     return await auth.create_token(db, name="test-admin", permissions=["admin"])
 
 
-@pytest.fixture
-async def http(db: Database, settings: Settings, admin_token: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app over HTTP, with an admin token unless a test sends another Authorization."""
+@contextlib.asynccontextmanager
+async def app_client(db: Database, settings: Settings, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app built from ``settings`` over HTTP, sending ``token`` unless told otherwise."""
     app = create_app(settings, db=db)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://gateway",
-        headers={"Authorization": f"Bearer {admin_token}"},
+        headers={"Authorization": f"Bearer {token}"},
     ) as client:
+        yield client
+
+
+@pytest.fixture
+async def http(db: Database, settings: Settings, admin_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app over HTTP, with an admin token unless a test sends another Authorization."""
+    async with app_client(db, settings, admin_token) as client:
         yield client
