@@ -77,11 +77,10 @@ async def test_graphql_ws_from_npm_follows_an_async_apply(db: Database, settings
     assert states[-1]["application"] == {"amount": "5.00"}
     assert states[-1]["progress"] == {"processedItems": 2, "totalItems": 2, "percent": 100.0}
     assert {"name": "job", "complete": True} in lines  # the server ended the job's subscription
-    # unsubscribing after the expected event makes graphql-ws report a completion line too
+    # unsubscribing after the expected event may make graphql-ws print a completion line too
     events = [
         line["data"]["settlementEvents"] for line in lines if line.get("name") == "events" and "data" in line
     ]
-    assert {"name": "events", "complete": True} in lines
     assert [(e["kind"], e["application"]["amount"], e["account"]["number"]) for e in events] == [
         ("APPLIED", "5.00", "A00000001")
     ]
