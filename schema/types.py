@@ -1,13 +1,15 @@
-"""The node types: thin views over rows. Scalars are copied from the row when the object is built;
-every relation is one loader call (``resolvers.relations``), so a level of the graph costs one
-statement however many rows it has."""
+"""The node types: thin views over rows, built from their declaration in ``schema.model``.
+
+Scalars are copied from the row when the object is built; every relation is one loader call
+(``follow``), so a level of the graph costs one statement however many rows it has. The planned read
+path (``schema.planner``) reads the same declarations and skips these objects altogether."""
 
 from __future__ import annotations
 
 import datetime
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import strawberry
 from sqlalchemy import Row
@@ -15,8 +17,7 @@ from strawberry.types import Info
 
 from gateway.ids import encode
 from gateway.settlement.money import from_minor
-from resolvers import filters
-from resolvers.relations import ctx, many, one, paged
+from resolvers.relations import ctx, one, paged
 from schema.connection import Connection
 from schema.enums import (
     ApplicationKind,
@@ -29,14 +30,53 @@ from schema.enums import (
 )
 from schema.errors import UserError
 from schema.inputs import CreditMemoFilter, CreditMemoSort, DocumentFilter
+from schema.model import MODEL, Many, One, type_of
+from schema.model import utc as _utc
 
-ITEM_ORDER = ("seq",)
+BUILDERS: dict[str, Any] = {}  # type name -> from_row, filled as the classes are defined
 
 
-def _utc(value: datetime.datetime | None) -> datetime.datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=datetime.UTC)
+class RowView:
+    """``from_row`` from the type's scalars in ``schema.model.MODEL``; the row is kept for relations."""
+
+    @classmethod
+    def from_row(cls, r: Row[Any]) -> Self:
+        scalars = MODEL[cls.__name__].scalars
+        return cls(**{name: s.py(r) for name, s in scalars.items()}, _row=r)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        BUILDERS[cls.__name__] = cls.from_row
+
+
+async def follow(info: Info, source: Any, name: str, **args: Any) -> Any:
+    """The value of relation ``name`` of ``source``, as ``schema.model`` declares it."""
+    relation = MODEL[type(source).__name__].relations[name]
+    loaders = ctx(info).loaders
+    row = source._row
+
+    def build(r: Row[Any]) -> Any:
+        return BUILDERS[type_of(relation, r)](r)
+
+    if isinstance(relation, One):
+        return await one(getattr(loaders, relation.loader), getattr(row, relation.key), build)
+    if isinstance(relation, Many):
+        rows = await getattr(loaders, relation.loader).load(row.id)
+        keep = relation.keep
+        return [build(r) for r in rows if keep is None or keep(r)]
+    where, order, descending = await relation.resolve(info, args)
+    return await paged(
+        info,
+        getattr(loaders, relation.pages),
+        getattr(loaders, relation.counts),
+        row.id,
+        args.get("first"),
+        args.get("after"),
+        build,
+        where=where,
+        order=order,
+        descending=descending,
+    )
 
 
 @strawberry.interface
@@ -45,15 +85,11 @@ class Node:
 
 
 @strawberry.type
-class Account(Node):
+class Account(Node, RowView):
     number: str
     name: str
     currency: str
-    _pk: strawberry.Private[int]
-
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> Account:
-        return cls(id=encode("Account", r.id), number=r.number, name=r.name, currency=r.currency, _pk=r.id)
+    _row: strawberry.Private[Row[Any]]
 
     @strawberry.field
     async def credit_memos(
@@ -64,21 +100,7 @@ class Account(Node):
         filter: CreditMemoFilter | None = None,
         sort: CreditMemoSort | None = None,
     ) -> Connection[CreditMemo]:
-        where = await filters.credit_memo_where(info, filter)
-        order, desc = filters.credit_memo_order(sort)
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.credit_memo_pages_by_account,
-            lo.credit_memo_counts_by_account,
-            self._pk,
-            first,
-            after,
-            CreditMemo.from_row,
-            where=where,
-            order=order,
-            descending=desc,
-        )
+        return await follow(info, self, "credit_memos", first=first, after=after, filter=filter, sort=sort)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def debit_memos(
@@ -88,18 +110,7 @@ class Account(Node):
         after: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[DebitMemo]:
-        lo = ctx(info).loaders
-        where = (("kind", "=", "DEBIT_MEMO"), *filters.document_where(filter, "doc_date"))
-        return await paged(
-            info,
-            lo.receivable_pages_by_account,
-            lo.receivable_counts_by_account,
-            self._pk,
-            first,
-            after,
-            DebitMemo.from_row,
-            where=where,
-        )
+        return await follow(info, self, "debit_memos", first=first, after=after, filter=filter)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def invoices(
@@ -109,37 +120,17 @@ class Account(Node):
         after: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[Invoice]:
-        lo = ctx(info).loaders
-        where = (("kind", "=", "INVOICE"), *filters.document_where(filter, "doc_date"))
-        return await paged(
-            info,
-            lo.receivable_pages_by_account,
-            lo.receivable_counts_by_account,
-            self._pk,
-            first,
-            after,
-            Invoice.from_row,
-            where=where,
-        )
+        return await follow(info, self, "invoices", first=first, after=after, filter=filter)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def payments(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Payment]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.payment_pages_by_account,
-            lo.payment_counts_by_account,
-            self._pk,
-            first,
-            after,
-            Payment.from_row,
-        )
+        return await follow(info, self, "payments", first=first, after=after)  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class Invoice(Node):
+class Invoice(Node, RowView):
     number: str
     status: DocumentStatus
     currency: str
@@ -151,42 +142,15 @@ class Invoice(Node):
     payment_amount: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> Invoice:
-        c = r.currency
-        return cls(
-            id=encode("Invoice", r.id),
-            number=r.number,
-            status=r.status,
-            currency=c,
-            invoice_date=r.doc_date,
-            due_date=r.due_date,
-            amount=from_minor(r.amount, c),
-            balance=from_minor(r.balance, c),
-            credit_memo_amount=from_minor(r.credit_memo_amount, c),
-            payment_amount=from_minor(r.payment_amount, c),
-            _row=r,
-        )
-
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "account")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def items(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[InvoiceItem]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.receivable_item_pages_by_receivable,
-            lo.receivable_item_counts_by_receivable,
-            self._row.id,
-            first,
-            after,
-            InvoiceItem.from_row,
-            order=ITEM_ORDER,
-        )
+        return await follow(info, self, "items", first=first, after=after)  # type: ignore[no-any-return]
 
     @strawberry.field(
         description="Every credit memo part and payment part currently applied to this invoice."
@@ -194,36 +158,17 @@ class Invoice(Node):
     async def application_parts(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[ApplicationPart]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.part_pages_by_target,
-            lo.part_counts_by_target,
-            self._row.id,
-            first,
-            after,
-            part_from_row,
-            where=(("amount", ">", 0),),
-        )
+        return await follow(info, self, "application_parts", first=first, after=after)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Credit memos that refer to this invoice.")
     async def credit_memos(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[CreditMemo]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.credit_memo_pages_by_referred_invoice,
-            lo.credit_memo_counts_by_referred_invoice,
-            self._row.id,
-            first,
-            after,
-            CreditMemo.from_row,
-        )
+        return await follow(info, self, "credit_memos", first=first, after=after)  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class InvoiceItem(Node):
+class InvoiceItem(Node, RowView):
     kind: ItemKind
     sku: str | None
     description: str | None
@@ -231,37 +176,21 @@ class InvoiceItem(Node):
     balance: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> InvoiceItem:
-        return cls(
-            id=encode("InvoiceItem", r.id),
-            kind=r.kind,
-            sku=r.sku,
-            description=r.description,
-            amount=from_minor(r.amount, r.currency),
-            balance=from_minor(r.balance, r.currency),
-            _row=r,
-        )
-
     @strawberry.field
     async def invoice(self, info: Info) -> Invoice:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.receivable_id, Invoice.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "invoice")  # type: ignore[no-any-return]
 
     @strawberry.field(description="The charge a TAX or DISCOUNT item belongs to.")
     async def parent_item(self, info: Info) -> InvoiceItem | None:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.parent_item_id, InvoiceItem.from_row
-        )  # type: ignore[no-any-return]
+        return await follow(info, self, "parent_item")  # type: ignore[no-any-return]
 
     @strawberry.field(description="TAX items whose parent is this item.")
     async def taxation_items(self, info: Info) -> list[InvoiceItem]:
-        return await many(
-            ctx(info).loaders.taxation_items_by_receivable_item, self._row.id, InvoiceItem.from_row
-        )
+        return await follow(info, self, "taxation_items")  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class DebitMemo(Node):
+class DebitMemo(Node, RowView):
     number: str
     status: DocumentStatus
     currency: str
@@ -274,69 +203,29 @@ class DebitMemo(Node):
     comment: str | None
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> DebitMemo:
-        c = r.currency
-        return cls(
-            id=encode("DebitMemo", r.id),
-            number=r.number,
-            status=r.status,
-            currency=c,
-            memo_date=r.doc_date,
-            due_date=r.due_date,
-            amount=from_minor(r.amount, c),
-            balance=from_minor(r.balance, c),
-            applied_amount=from_minor(r.credit_memo_amount + r.payment_amount, c),
-            reason_code=r.reason_code,
-            comment=r.comment,
-            _row=r,
-        )
-
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "account")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Set when created by reversing or writing off a credit memo.")
     async def referred_credit_memo(self, info: Info) -> CreditMemo | None:
-        return await one(
-            ctx(info).loaders.credit_memos_by_id, self._row.referred_credit_memo_id, CreditMemo.from_row
-        )  # type: ignore[no-any-return]
+        return await follow(info, self, "referred_credit_memo")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def items(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[DebitMemoItem]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.receivable_item_pages_by_receivable,
-            lo.receivable_item_counts_by_receivable,
-            self._row.id,
-            first,
-            after,
-            DebitMemoItem.from_row,
-            order=ITEM_ORDER,
-        )
+        return await follow(info, self, "items", first=first, after=after)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def application_parts(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[ApplicationPart]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.part_pages_by_target,
-            lo.part_counts_by_target,
-            self._row.id,
-            first,
-            after,
-            part_from_row,
-            where=(("amount", ">", 0),),
-        )
+        return await follow(info, self, "application_parts", first=first, after=after)  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class DebitMemoItem(Node):
+class DebitMemoItem(Node, RowView):
     kind: ItemKind
     sku: str | None
     description: str | None
@@ -344,49 +233,25 @@ class DebitMemoItem(Node):
     balance: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> DebitMemoItem:
-        return cls(
-            id=encode("DebitMemoItem", r.id),
-            kind=r.kind,
-            sku=r.sku,
-            description=r.description,
-            amount=from_minor(r.amount, r.currency),
-            balance=from_minor(r.balance, r.currency),
-            _row=r,
-        )
-
     @strawberry.field
     async def debit_memo(self, info: Info) -> DebitMemo:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.receivable_id, DebitMemo.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "debit_memo")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def parent_item(self, info: Info) -> DebitMemoItem | None:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.parent_item_id, DebitMemoItem.from_row
-        )  # type: ignore[no-any-return]
+        return await follow(info, self, "parent_item")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def taxation_items(self, info: Info) -> list[DebitMemoItem]:
-        return await many(
-            ctx(info).loaders.taxation_items_by_receivable_item, self._row.id, DebitMemoItem.from_row
-        )
+        return await follow(info, self, "taxation_items")  # type: ignore[no-any-return]
 
 
 SettlementTarget = Annotated[Invoice | DebitMemo, strawberry.union("SettlementTarget")]
 SettlementTargetItem = Annotated[InvoiceItem | DebitMemoItem, strawberry.union("SettlementTargetItem")]
 
 
-def target_from_row(r: Row[Any]) -> Invoice | DebitMemo:
-    return Invoice.from_row(r) if r.kind == "INVOICE" else DebitMemo.from_row(r)
-
-
-def target_item_from_row(r: Row[Any]) -> InvoiceItem | DebitMemoItem:
-    return InvoiceItem.from_row(r) if r.doc_kind == "INVOICE" else DebitMemoItem.from_row(r)
-
-
 @strawberry.type
-class CreditMemo(Node):
+class CreditMemo(Node, RowView):
     number: str
     status: DocumentStatus
     currency: str
@@ -404,87 +269,35 @@ class CreditMemo(Node):
     posted_at: datetime.datetime | None
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> CreditMemo:
-        c = r.currency
-        return cls(
-            id=encode("CreditMemo", r.id),
-            number=r.number,
-            status=r.status,
-            currency=c,
-            memo_date=r.memo_date,
-            source=r.source,
-            amount=from_minor(r.amount, c),
-            tax_amount=from_minor(r.tax_amount, c),
-            applied_amount=from_minor(r.applied_amount, c),
-            unapplied_amount=from_minor(r.unapplied_amount, c),
-            refund_amount=from_minor(r.refund_amount, c),
-            reversed=r.reversed,
-            reason_code=r.reason_code,
-            comment=r.comment,
-            created_at=_utc(r.created_at),
-            posted_at=_utc(r.posted_at),
-            _row=r,  # type: ignore[arg-type]
-        )
-
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "account")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def referred_invoice(self, info: Info) -> Invoice | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.referred_invoice_id, Invoice.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "referred_invoice")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def items(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[CreditMemoItem]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.credit_memo_item_pages_by_memo,
-            lo.credit_memo_item_counts_by_memo,
-            self._row.id,
-            first,
-            after,
-            CreditMemoItem.from_row,
-            order=ITEM_ORDER,
-        )
+        return await follow(info, self, "items", first=first, after=after)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The unapplied part and one part per target; zero parts are not listed.")
     async def parts(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[CreditMemoPart]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.part_pages_by_credit_memo,
-            lo.part_counts_by_credit_memo,
-            self._row.id,
-            first,
-            after,
-            CreditMemoPart.from_row,
-            where=(("amount", ">", 0),),
-        )
+        return await follow(info, self, "parts", first=first, after=after)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Every settlement action on this memo, oldest first.")
     async def applications(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Application]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.application_pages_by_credit_memo,
-            lo.application_counts_by_credit_memo,
-            self._row.id,
-            first,
-            after,
-            Application.from_row,
-        )
+        return await follow(info, self, "applications", first=first, after=after)  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class CreditMemoItem(Node):
+class CreditMemoItem(Node, RowView):
     kind: ItemKind
     sku: str | None
     description: str | None
@@ -494,100 +307,65 @@ class CreditMemoItem(Node):
     refund_amount: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> CreditMemoItem:
-        c = r.currency
-        return cls(
-            id=encode("CreditMemoItem", r.id),
-            kind=r.kind,
-            sku=r.sku,
-            description=r.description,
-            amount=from_minor(r.amount, c),
-            applied_amount=from_minor(r.applied_amount, c),
-            unapplied_amount=from_minor(r.unapplied_amount, c),
-            refund_amount=from_minor(r.refund_amount, c),
-            _row=r,
-        )
-
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo:
-        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "credit_memo")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def parent_item(self, info: Info) -> CreditMemoItem | None:
-        return await one(
-            ctx(info).loaders.credit_memo_items_by_id, self._row.parent_item_id, CreditMemoItem.from_row
-        )  # type: ignore[no-any-return]
+        return await follow(info, self, "parent_item")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def taxation_items(self, info: Info) -> list[CreditMemoItem]:
-        return await many(
-            ctx(info).loaders.taxation_items_by_credit_memo_item, self._row.id, CreditMemoItem.from_row
-        )
+        return await follow(info, self, "taxation_items")  # type: ignore[no-any-return]
 
     @strawberry.field(description="The invoice item it credits, when created from an invoice.")
     async def source_item(self, info: Info) -> InvoiceItem | None:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.source_item_id, InvoiceItem.from_row
-        )  # type: ignore[no-any-return]
+        return await follow(info, self, "source_item")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def item_parts(self, info: Info) -> list[CreditMemoItemPart]:
-        return await many(
-            ctx(info).loaders.item_parts_by_credit_memo_item, self._row.id, CreditMemoItemPart.from_row
-        )
+        return await follow(info, self, "item_parts")  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class CreditMemoPart(Node):
+class CreditMemoPart(Node, RowView):
     amount: Decimal
     _row: strawberry.Private[Row[Any]]
-
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> CreditMemoPart:
-        return cls(id=encode("CreditMemoPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
 
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo:
-        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "credit_memo")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Null for the unapplied part.")
     async def target(self, info: Info) -> SettlementTarget | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "target")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def item_parts(self, info: Info) -> list[CreditMemoItemPart]:
-        return await many(ctx(info).loaders.item_parts_by_part, self._row.id, CreditMemoItemPart.from_row)
+        return await follow(info, self, "item_parts")  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class CreditMemoItemPart(Node):
+class CreditMemoItemPart(Node, RowView):
     amount: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> CreditMemoItemPart:
-        return cls(id=encode("CreditMemoItemPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
-
     @strawberry.field
     async def part(self, info: Info) -> CreditMemoPart:
-        return await one(ctx(info).loaders.parts_by_id, self._row.part_id, CreditMemoPart.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "part")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def credit_memo_item(self, info: Info) -> CreditMemoItem:
-        return await one(
-            ctx(info).loaders.credit_memo_items_by_id, self._row.credit_memo_item_id, CreditMemoItem.from_row
-        )  # type: ignore[no-any-return]
+        return await follow(info, self, "credit_memo_item")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def target_item(self, info: Info) -> SettlementTargetItem:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.target_item_id, target_item_from_row
-        )  # type: ignore[no-any-return]
+        return await follow(info, self, "target_item")  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class Payment(Node):
+class Payment(Node, RowView):
     number: str
     currency: str
     effective_date: datetime.date
@@ -596,107 +374,60 @@ class Payment(Node):
     unapplied_amount: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> Payment:
-        c = r.currency
-        return cls(
-            id=encode("Payment", r.id),
-            number=r.number,
-            currency=c,
-            effective_date=r.effective_date,
-            amount=from_minor(r.amount, c),
-            applied_amount=from_minor(r.applied_amount, c),
-            unapplied_amount=from_minor(r.unapplied_amount, c),
-            _row=r,
-        )
-
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "account")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def parts(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[PaymentPart]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.part_pages_by_payment,
-            lo.part_counts_by_payment,
-            self._row.id,
-            first,
-            after,
-            PaymentPart.from_row,
-            where=(("amount", ">", 0),),
-        )
+        return await follow(info, self, "parts", first=first, after=after)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def applications(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Application]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.application_pages_by_payment,
-            lo.application_counts_by_payment,
-            self._row.id,
-            first,
-            after,
-            Application.from_row,
-        )
+        return await follow(info, self, "applications", first=first, after=after)  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class PaymentPart(Node):
+class PaymentPart(Node, RowView):
     amount: Decimal
     _row: strawberry.Private[Row[Any]]
-
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> PaymentPart:
-        return cls(id=encode("PaymentPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
 
     @strawberry.field
     async def payment(self, info: Info) -> Payment:
-        return await one(ctx(info).loaders.payments_by_id, self._row.payment_id, Payment.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "payment")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Null for the unapplied part.")
     async def target(self, info: Info) -> SettlementTarget | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "target")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def item_parts(self, info: Info) -> list[PaymentItemPart]:
-        return await many(ctx(info).loaders.item_parts_by_part, self._row.id, PaymentItemPart.from_row)
+        return await follow(info, self, "item_parts")  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class PaymentItemPart(Node):
+class PaymentItemPart(Node, RowView):
     amount: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> PaymentItemPart:
-        return cls(id=encode("PaymentItemPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
-
     @strawberry.field
     async def part(self, info: Info) -> PaymentPart:
-        return await one(ctx(info).loaders.parts_by_id, self._row.part_id, PaymentPart.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "part")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def target_item(self, info: Info) -> SettlementTargetItem:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.target_item_id, target_item_from_row
-        )  # type: ignore[no-any-return]
+        return await follow(info, self, "target_item")  # type: ignore[no-any-return]
 
 
 ApplicationPart = Annotated[CreditMemoPart | PaymentPart, strawberry.union("ApplicationPart")]
 
 
-def part_from_row(r: Row[Any]) -> CreditMemoPart | PaymentPart:
-    return CreditMemoPart.from_row(r) if r.credit_memo_id is not None else PaymentPart.from_row(r)
-
-
 @strawberry.type(description="One settlement action, immutable once written.")
-class Application(Node):
+class Application(Node, RowView):
     kind: ApplicationKind
     effective_date: datetime.date
     amount: Decimal
@@ -705,45 +436,27 @@ class Application(Node):
     created_at: datetime.datetime
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> Application:
-        return cls(
-            id=encode("Application", r.id),
-            kind=r.kind,
-            effective_date=r.effective_date,
-            amount=from_minor(r.amount, r.currency),
-            rule=r.rule,
-            created_by=r.created_by,
-            created_at=_utc(r.created_at),
-            _row=r,  # type: ignore[arg-type]
-        )
-
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo | None:
-        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "credit_memo")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def payment(self, info: Info) -> Payment | None:
-        return await one(ctx(info).loaders.payments_by_id, self._row.payment_id, Payment.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "payment")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Created by REVERSE or WRITE_OFF.")
     async def debit_memo(self, info: Info) -> DebitMemo | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.debit_memo_id, DebitMemo.from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "debit_memo")  # type: ignore[no-any-return]
 
     @strawberry.field(description="Movements between items; a refund's lines are in refundLines.")
     async def lines(self, info: Info) -> list[ApplicationLine]:
-        rows = await ctx(info).loaders.lines_by_application.load(self._row.id)
-        return [ApplicationLine.from_row(r) for r in rows if r.target_id is not None]
+        return await follow(info, self, "lines")  # type: ignore[no-any-return]
 
 
 @strawberry.type
-class ApplicationLine:
+class ApplicationLine(RowView):
     amount: Decimal
     _row: strawberry.Private[Row[Any]]
-
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> ApplicationLine:
-        return cls(amount=from_minor(r.amount, r.currency), _row=r)
 
     @classmethod
     def preview(cls, movement: Any, currency: str) -> ApplicationLine:
@@ -759,19 +472,15 @@ class ApplicationLine:
 
     @strawberry.field
     async def source_item(self, info: Info) -> CreditMemoItem | None:
-        return await one(
-            ctx(info).loaders.credit_memo_items_by_id, self._row.credit_memo_item_id, CreditMemoItem.from_row
-        )  # type: ignore[no-any-return]
+        return await follow(info, self, "source_item")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def target(self, info: Info) -> SettlementTarget:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)  # type: ignore[no-any-return]
+        return await follow(info, self, "target")  # type: ignore[no-any-return]
 
     @strawberry.field
     async def target_item(self, info: Info) -> SettlementTargetItem:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.target_item_id, target_item_from_row
-        )  # type: ignore[no-any-return]
+        return await follow(info, self, "target_item")  # type: ignore[no-any-return]
 
 
 @strawberry.type
