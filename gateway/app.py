@@ -26,6 +26,7 @@ from gateway.db import Database
 from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, throttled_response
 from gateway.masking import MaskUnexpectedErrors
 from schema.build import build_schema
+from schema.planner import PlannedReads
 
 log = logging.getLogger(__name__)
 _contexts: ContextVar[list[Context] | None] = ContextVar("gateway_contexts", default=None)
@@ -41,6 +42,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                     lambda: ParserCache(maxsize=512),
                     lambda: ValidationCache(maxsize=512),
                     *hardening_extensions(settings),
+                    PlannedReads,  # after the limits: a refused query is not planned
                 ]
             ),
             graphql_ide="graphiql" if settings.graphiql else None,

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
+from sqlalchemy import Table
+
+from gateway import store as s
 from gateway.ids import encode
 from gateway.reads import Cond
 from gateway.settlement.money import format_minor, from_minor
@@ -399,6 +402,34 @@ MODEL: dict[str, View] = {
             "target_item": One("receivable_items_by_id", "target_item_id", target_item_type),
         },
     ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    """A top-level connection of ``Query``: every row of ``table`` in the caller's scope."""
+
+    table: Table
+    to: str
+    options: Options | None = None
+
+    async def resolve(self, info: Any, args: dict[str, Any]) -> Shape:
+        return ((), ("id",), False) if self.options is None else await self.options(info, args)
+
+
+ROOTS: dict[str, Root] = {
+    "accounts": Root(s.account_t, "Account"),
+    "credit_memos": Root(s.credit_memo_t, "CreditMemo", _credit_memo_options),
+    "debit_memos": Root(s.receivable_t, "DebitMemo", _documents("DEBIT_MEMO")),
+    "invoices": Root(s.receivable_t, "Invoice", _documents("INVOICE")),
+}
+# Query fields that find one node by id or number (``resolvers.lookup.find``).
+LOOKUPS: dict[str, str] = {
+    "account": "Account",
+    "credit_memo": "CreditMemo",
+    "debit_memo": "DebitMemo",
+    "invoice": "Invoice",
+    "payment": "Payment",
 }
 
 

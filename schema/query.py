@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
@@ -11,8 +11,8 @@ from strawberry.types import Info
 
 from gateway import reads
 from gateway import store as s
-from gateway.reads import Cond
-from resolvers import filters
+from gateway.context import Context
+from gateway.reads import Cond, PageSpec
 from resolvers.lookup import find, find_node
 from resolvers.permissions import Requires
 from resolvers.relations import ctx
@@ -20,6 +20,7 @@ from schema import types as t
 from schema.connection import Connection, build, page_spec
 from schema.enums import JobStatus
 from schema.inputs import ApplyCreditMemoInput, CreditMemoFilter, CreditMemoSort, DocumentFilter
+from schema.model import LOOKUPS, ROOTS
 from schema.payloads import ApplicationPreview, Limits
 
 NODE_BUILDERS: dict[str, Callable[[Row[Any]], Any]] = {
@@ -50,6 +51,25 @@ async def by_ref(info: Info, type_name: str, id: str | None, number: str | None)
     return None if row is None else NODE_BUILDERS[type_name](row)
 
 
+async def top_rows(
+    c: Context,
+    table: Table,
+    first: int | None,
+    after: str | None,
+    *,
+    where: tuple[Cond, ...] = (),
+    order: tuple[str, ...] = ("id",),
+    descending: bool = False,
+) -> tuple[list[Row[Any]], PageSpec, Callable[[], Awaitable[int]]]:
+    """A page of a top-level connection, its spec and its (lazy) total, in the caller's scope."""
+    if c.principal.accounts is not None:  # a scoped token sees its accounts' rows, and counts only them
+        column = "id" if table is s.account_t else "account_id"
+        where = (*where, (column, "in", tuple(sorted(c.principal.accounts))))
+    spec = page_spec(c.settings, first, after, where=where, order=order, descending=descending)
+    rows = await c.read(lambda conn: reads.page(conn, table, spec))
+    return rows, spec, lambda: c.read(lambda conn: reads.count(conn, table, where))
+
+
 async def top_level(
     info: Info,
     table: Table,
@@ -61,13 +81,26 @@ async def top_level(
     order: tuple[str, ...] = ("id",),
     descending: bool = False,
 ) -> Connection[Any]:
-    c = ctx(info)
-    if c.principal.accounts is not None:  # a scoped token sees its accounts' rows, and counts only them
-        column = "id" if table is s.account_t else "account_id"
-        where = (*where, (column, "in", tuple(sorted(c.principal.accounts))))
-    spec = page_spec(c.settings, first, after, where=where, order=order, descending=descending)
-    rows = await c.read(lambda conn: reads.page(conn, table, spec))
-    return build(rows, spec, to_node, lambda: c.read(lambda conn: reads.count(conn, table, where)))
+    rows, spec, total = await top_rows(
+        ctx(info), table, first, after, where=where, order=order, descending=descending
+    )
+    return build(rows, spec, to_node, total)
+
+
+async def root(info: Info, name: str, **args: Any) -> Connection[Any]:
+    """A top-level connection as ``schema.model.ROOTS`` declares it."""
+    r = ROOTS[name]
+    where, order, descending = await r.resolve(info, args)
+    return await top_level(
+        info,
+        r.table,
+        args.get("first"),
+        args.get("after"),
+        t.BUILDERS[r.to],
+        where=where,
+        order=order,
+        descending=descending,
+    )
 
 
 @strawberry.type
@@ -84,19 +117,19 @@ class Query:
     async def account(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Account | None:
-        return await by_ref(info, "Account", id, number)  # type: ignore[no-any-return]
+        return await by_ref(info, LOOKUPS["account"], id, number)  # type: ignore[no-any-return]
 
     @strawberry.field(extensions=[Requires("read")])
     async def accounts(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[t.Account]:
-        return await top_level(info, s.account_t, first, after, t.Account.from_row)
+        return await root(info, "accounts", first=first, after=after)
 
     @strawberry.field(extensions=[Requires("read")])
     async def credit_memo(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.CreditMemo | None:
-        return await by_ref(info, "CreditMemo", id, number)  # type: ignore[no-any-return]
+        return await by_ref(info, LOOKUPS["credit_memo"], id, number)  # type: ignore[no-any-return]
 
     @strawberry.field(extensions=[Requires("read")])
     async def credit_memos(
@@ -107,24 +140,13 @@ class Query:
         filter: CreditMemoFilter | None = None,
         sort: CreditMemoSort | None = None,
     ) -> Connection[t.CreditMemo]:
-        where = await filters.credit_memo_where(info, filter)
-        order, desc = filters.credit_memo_order(sort)
-        return await top_level(
-            info,
-            s.credit_memo_t,
-            first,
-            after,
-            t.CreditMemo.from_row,
-            where=where,
-            order=order,
-            descending=desc,
-        )
+        return await root(info, "credit_memos", first=first, after=after, filter=filter, sort=sort)
 
     @strawberry.field(extensions=[Requires("read")])
     async def debit_memo(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.DebitMemo | None:
-        return await by_ref(info, "DebitMemo", id, number)  # type: ignore[no-any-return]
+        return await by_ref(info, LOOKUPS["debit_memo"], id, number)  # type: ignore[no-any-return]
 
     @strawberry.field(extensions=[Requires("read")])
     async def debit_memos(
@@ -134,14 +156,13 @@ class Query:
         after: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[t.DebitMemo]:
-        where = (("kind", "=", "DEBIT_MEMO"), *filters.document_where(filter, "doc_date"))
-        return await top_level(info, s.receivable_t, first, after, t.DebitMemo.from_row, where=where)
+        return await root(info, "debit_memos", first=first, after=after, filter=filter)
 
     @strawberry.field(extensions=[Requires("read")])
     async def invoice(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Invoice | None:
-        return await by_ref(info, "Invoice", id, number)  # type: ignore[no-any-return]
+        return await by_ref(info, LOOKUPS["invoice"], id, number)  # type: ignore[no-any-return]
 
     @strawberry.field(extensions=[Requires("read")])
     async def invoices(
@@ -151,14 +172,13 @@ class Query:
         after: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[t.Invoice]:
-        where = (("kind", "=", "INVOICE"), *filters.document_where(filter, "doc_date"))
-        return await top_level(info, s.receivable_t, first, after, t.Invoice.from_row, where=where)
+        return await root(info, "invoices", first=first, after=after, filter=filter)
 
     @strawberry.field(extensions=[Requires("read")])
     async def payment(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Payment | None:
-        return await by_ref(info, "Payment", id, number)  # type: ignore[no-any-return]
+        return await by_ref(info, LOOKUPS["payment"], id, number)  # type: ignore[no-any-return]
 
     @strawberry.field(extensions=[Requires("read")])
     async def job(self, info: Info, id: strawberry.ID) -> t.Job | None:

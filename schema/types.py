@@ -42,7 +42,7 @@ class RowView:
     @classmethod
     def from_row(cls, r: Row[Any]) -> Self:
         scalars = MODEL[cls.__name__].scalars
-        return cls(**{name: s.py(r) for name, s in scalars.items()}, _row=r)
+        return cls(**{name: s.py(r) for name, s in scalars.items()}, _row=r)  # type: ignore[call-arg]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
