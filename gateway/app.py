@@ -42,7 +42,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                     lambda: ParserCache(maxsize=512),
                     lambda: ValidationCache(maxsize=512),
                     *hardening_extensions(settings),
-                    PlannedReads,  # after the limits: a refused query is not planned
+                    *([PlannedReads] if settings.planned_reads else []),  # after the limits
                 ]
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
