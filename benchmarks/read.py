@@ -250,6 +250,13 @@ async def growth(args: argparse.Namespace) -> None:
         middle = statistics.median(per_value.values())
         spread = max(abs(v / middle - 1) for v in per_value.values())
         print(f"  largest deviation from the median time per value: {100 * spread:.0f}%")
+        a, b, c = GROWTH
+        low = 1000 * (t[str(b)] - t[str(a)]) / (fields[b] - fields[a])
+        high = 1000 * (t[str(c)] - t[str(b)]) / (fields[c] - fields[b])
+        print(
+            f"  marginal cost per value: {low:.2f} µs ({a:,}→{b:,} memos), {high:.2f} µs ({b:,}→{c:,}): "
+            f"{100 * abs(high / low - 1):.0f}% apart (the rest is a fixed cost per request)"
+        )
         await db.dispose()
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import Table
 from gateway import store as s
 from gateway.ids import encode
 from gateway.reads import Cond
-from gateway.settlement.money import format_minor, from_minor
+from gateway.settlement.money import EXPONENTS, format_minor, from_minor
 from resolvers import filters
 
 Getter = Callable[[Any], Any]
@@ -103,9 +103,20 @@ def text(column: str) -> Scalar:
     return Scalar(get, get)
 
 
+def wire_amount(minor: int, currency: str) -> str:
+    """``format_minor`` without building a Decimal (the planner formats one per amount it answers)."""
+    exp = EXPONENTS.get(currency)
+    if exp is None:
+        return format_minor(minor, currency)
+    if exp == 0:
+        return str(minor)
+    whole, frac = divmod(-minor if minor < 0 else minor, 10**exp)
+    return f"{'-' if minor < 0 else ''}{whole}.{frac:0{exp}d}"
+
+
 def money(column: str | Getter) -> Scalar:
     get = attrgetter(column) if isinstance(column, str) else column
-    return Scalar(lambda r: from_minor(get(r), r.currency), lambda r: format_minor(get(r), r.currency))
+    return Scalar(lambda r: from_minor(get(r), r.currency), lambda r: wire_amount(get(r), r.currency))
 
 
 def day(column: str) -> Scalar:

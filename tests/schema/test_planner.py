@@ -37,8 +37,9 @@ from gateway.hardening import hardening_extensions
 from gateway.ids import encode
 from gateway.masking import MaskUnexpectedErrors
 from gateway.seed import SeedSpec, seed
+from gateway.settlement.money import EXPONENTS, format_minor
 from schema.build import build_schema
-from schema.model import FALLBACK, MODEL
+from schema.model import FALLBACK, MODEL, wire_amount
 from schema.planner import FIELDS, LOOKUP_FIELDS, ROOT_FIELDS, PlannedReads
 from tests.conftest import IN_CI, StatementCounter
 from tests.schema.test_read_graph import NESTED, memos
@@ -89,6 +90,11 @@ def test_every_declared_field_exists_in_the_schema() -> None:
         fields = SCHEMA._schema.get_type(type_name).fields  # type: ignore[union-attr]
         for name in (*view.scalars, *view.relations):
             assert to_camel_case(name) in fields, f"{type_name}.{name}"
+
+
+@given(minor=st.integers(-(10**15), 10**15), currency=st.sampled_from(sorted(EXPONENTS)))
+def test_the_planners_amounts_are_the_standard_ones(minor: int, currency: str) -> None:
+    assert wire_amount(minor, currency) == format_minor(minor, currency)
 
 
 # -- the two paths on the same data ---------------------------------------------------------------
