@@ -520,7 +520,11 @@ class PlannedReads(SchemaExtension):
             except Fallback:
                 pass
             except Exception:  # a planner bug must not cost the answer: graphql-core gives it
-                log.exception("planned read failed; executing normally (request %s)", ec.context.request_id)
+                log.warning(
+                    "planned read failed; executing normally (request %s)",
+                    ec.context.request_id,
+                    exc_info=True,
+                )
             else:
                 ec.result = ExecutionResult(data=data, errors=None)
                 ec.context.planned = True

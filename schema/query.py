@@ -96,7 +96,7 @@ async def root(info: Info, name: str, **args: Any) -> Connection[Any]:
         r.table,
         args.get("first"),
         args.get("after"),
-        t.BUILDERS[r.to],
+        t.BUILDERS[r.to].from_row,
         where=where,
         order=order,
         descending=descending,

@@ -33,7 +33,7 @@ from schema.inputs import CreditMemoFilter, CreditMemoSort, DocumentFilter
 from schema.model import MODEL, Many, One, type_of
 from schema.model import utc as _utc
 
-BUILDERS: dict[str, Any] = {}  # type name -> from_row, filled as the classes are defined
+BUILDERS: dict[str, Any] = {}  # type name -> class, filled as the classes are defined
 
 
 class RowView:
@@ -46,7 +46,7 @@ class RowView:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        BUILDERS[cls.__name__] = cls.from_row
+        BUILDERS[cls.__name__] = cls
 
 
 async def follow(info: Info, source: Any, name: str, **args: Any) -> Any:
@@ -56,7 +56,7 @@ async def follow(info: Info, source: Any, name: str, **args: Any) -> Any:
     row = source._row
 
     def build(r: Row[Any]) -> Any:
-        return BUILDERS[type_of(relation, r)](r)
+        return BUILDERS[type_of(relation, r)].from_row(r)
 
     if isinstance(relation, One):
         return await one(getattr(loaders, relation.loader), getattr(row, relation.key), build)
