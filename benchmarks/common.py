@@ -93,6 +93,20 @@ async def admin_token(database_url: str) -> str:
         await db.dispose()
 
 
+async def wait_until_up(
+    probe: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]], name: str, seconds: float
+) -> None:
+    """Polls ``probe`` until it answers 200, for at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await probe(client)).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{name} did not start within {seconds:.0f} s")
+
+
 @contextlib.asynccontextmanager
 async def server(database_url: str, **env: str) -> AsyncIterator[Base]:
     """A real ``settlement-gateway serve`` process on loopback; yields its base URL (with a token)."""
@@ -107,14 +121,7 @@ async def server(database_url: str, **env: str) -> AsyncIterator[Base]:
     base.token = await admin_token(database_url)
     base.pid = proc.pid
     try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{base}/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError("the gateway did not start")
+        await wait_until_up(lambda client: client.get(f"{base}/healthz"), "the gateway", 10)
         yield base
     finally:
         proc.terminate()

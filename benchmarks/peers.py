@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import database, free_port, interleaved_ms, server
+from benchmarks.common import database, free_port, interleaved_ms, server, wait_until_up
 from benchmarks.read import ITEMS, MEMOS, QUERY, populate
 from gateway.config import Settings
 from gateway.db import Database
@@ -86,14 +86,9 @@ async def postgraphile(bin_dir: Path, database_url: str) -> AsyncIterator[str]:
     )
     url = f"http://127.0.0.1:{port}/graphql"
     try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(600):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.post(url, json={"query": "{ __typename }"})).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("PostGraphile did not start")
+        await wait_until_up(
+            lambda client: client.post(url, json={"query": "{ __typename }"}), "PostGraphile", 60
+        )
         yield url
     finally:
         proc.terminate()

@@ -70,37 +70,15 @@ async def top_rows(
     return rows, spec, lambda: c.read(lambda conn: reads.count(conn, table, where))
 
 
-async def top_level(
-    info: Info,
-    table: Table,
-    first: int | None,
-    after: str | None,
-    to_node: Callable[[Row[Any]], Any],
-    *,
-    where: tuple[Cond, ...] = (),
-    order: tuple[str, ...] = ("id",),
-    descending: bool = False,
-) -> Connection[Any]:
-    rows, spec, total = await top_rows(
-        ctx(info), table, first, after, where=where, order=order, descending=descending
-    )
-    return build(rows, spec, to_node, total)
-
-
 async def root(info: Info, name: str, **args: Any) -> Connection[Any]:
     """A top-level connection as ``schema.model.ROOTS`` declares it."""
     r = ROOTS[name]
     where, order, descending = await r.resolve(info, args)
-    return await top_level(
-        info,
-        r.table,
-        args.get("first"),
-        args.get("after"),
-        t.BUILDERS[r.to].from_row,
-        where=where,
-        order=order,
-        descending=descending,
+    first, after = args.get("first"), args.get("after")
+    rows, spec, total = await top_rows(
+        ctx(info), r.table, first, after, where=where, order=order, descending=descending
     )
+    return build(rows, spec, t.BUILDERS[r.to].from_row, total)
 
 
 @strawberry.type
@@ -189,7 +167,8 @@ class Query:
         self, info: Info, first: int | None = None, after: str | None = None, status: JobStatus | None = None
     ) -> Connection[t.Job]:
         where: tuple[Cond, ...] = () if status is None else (("status", "=", status.value),)
-        return await top_level(info, s.job_t, first, after, t.Job.from_row, where=where)
+        rows, spec, total = await top_rows(ctx(info), s.job_t, first, after, where=where)
+        return build(rows, spec, t.Job.from_row, total)
 
     @strawberry.field(extensions=[Requires("read")])
     def limits(self, info: Info) -> Limits:
