@@ -40,7 +40,8 @@ from gateway.seed import SeedSpec, seed
 from gateway.settlement.money import EXPONENTS, format_minor
 from schema.build import build_schema
 from schema.model import FALLBACK, MODEL, wire_amount
-from schema.planner import FIELDS, LOOKUP_FIELDS, ROOT_FIELDS, PlannedReads
+from schema.plan import FIELDS, LOOKUP_FIELDS, ROOT_FIELDS
+from schema.planner import PlannedReads
 from tests.conftest import IN_CI, StatementCounter
 from tests.schema.test_read_graph import NESTED, memos
 
