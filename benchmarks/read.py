@@ -172,7 +172,10 @@ async def run(args: argparse.Namespace) -> None:
                 rss_before = base.rss_kib()
                 t.update(await interleaved_ms({"http": over_http}, args.runs))
                 small = await _small_during_big(over_http)
-                rss_after = base.rss_kib()
+                rss_after = [base.rss_kib()]
+                for _ in range(5):  # memory under load: 40 more requests, 4 in flight, per sample
+                    await asyncio.gather(*(_repeat(over_http, 10) for _ in range(4)))
+                    rss_after.append(base.rss_kib())
             await db.dispose()
             floor_ms = t["floor"]
             print(f"\n{label(url)}: {fields:,} values in the response")
@@ -192,9 +195,8 @@ async def run(args: argparse.Namespace) -> None:
             print(
                 f"  {{ __typename }} during a big read      {small[0]:8.1f} ms median, {small[1]:.1f} ms worst of 9"
             )
-            print(
-                f"  server RSS over the HTTP runs         {rss_before / 1024:8.1f} → {rss_after / 1024:.1f} MiB"
-            )
+            samples = " → ".join(f"{kib / 1024:.0f}" for kib in [rss_before, *rss_after])
+            print(f"  server RSS, then after each 40 more requests: {samples} MiB")
     await growth(args)
 
 
@@ -206,6 +208,11 @@ def _collector(name: str) -> None:
     else:
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
+
+
+async def _repeat(fn: Any, times: int) -> None:
+    for _ in range(times):
+        await fn()
 
 
 def _line(name: str, ms: float, floor_ms: float) -> None:
