@@ -66,6 +66,14 @@ class Base(str):
     """A server's base URL, with an admin token for it (``.token``, ``.headers``)."""
 
     token: str
+    pid: int
+
+    def rss_kib(self) -> int:
+        """The server process's resident memory (Linux /proc), in KiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
 
     @property
     def headers(self) -> dict[str, str]:
@@ -83,6 +91,20 @@ async def admin_token(database_url: str) -> str:
         await db.dispose()
 
 
+async def wait_until_up(
+    probe: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]], name: str, seconds: float
+) -> None:
+    """Polls ``probe`` until it answers 200, for at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await probe(client)).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{name} did not start within {seconds:.0f} s")
+
+
 @contextlib.asynccontextmanager
 async def server(database_url: str, **env: str) -> AsyncIterator[Base]:
     """A real ``settlement-gateway serve`` process on loopback; yields its base URL (with a token).
@@ -93,6 +115,7 @@ async def server(database_url: str, **env: str) -> AsyncIterator[Base]:
     with running(["serve", "--port", str(port)], settings) as process:
         base = Base(f"http://127.0.0.1:{port}")
         base.token = await admin_token(database_url)
+        base.pid = process.popen.pid
         async with httpx.AsyncClient(timeout=5) as client:
 
             async def healthy() -> bool:
@@ -113,6 +136,28 @@ async def median_ms(fn: Callable[[], Awaitable[object]], runs: int, warmup: int 
         await fn()
         samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples)
+
+
+async def interleaved_ms(
+    fns: dict[str, Callable[[], Awaitable[object]]],
+    runs: int,
+    warmup: int = 2,
+    between: Callable[[str], None] | None = None,
+) -> dict[str, float]:
+    """Medians of ``fns`` measured in turn within each run, so that a noisy neighbour slows them all
+    alike and the ratios stay meaningful; ``between(name)`` runs untimed before each measurement."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            await fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            if between is not None:
+                between(name)
+            start = time.perf_counter()
+            await fn()
+            samples[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def label(url: str) -> str:

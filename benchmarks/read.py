@@ -1,10 +1,16 @@
-"""``scripts/bench read``: one nested read (memos → items → item parts → target items) through
-GraphQL in process and over HTTP, against the floor: the same JSON from the fewest plain SQL
-queries, serialized with orjson."""
+"""``scripts/bench read``: one nested read (memos → items → item parts → target items) against its
+floor (the same JSON from the fewest plain SQL queries, serialized with orjson), through the planned
+read path in process and over HTTP, and through graphql-core's standard executor in process; then
+how the planned path grows with the rows returned (10, 100, 1,000 memos) and whether a small request
+still answers while a big read is in flight."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
+import statistics
+import time
 from collections import defaultdict
 from functools import partial
 from typing import Any
@@ -12,8 +18,9 @@ from typing import Any
 import httpx
 import orjson
 from sqlalchemy import select
+from strawberry.extensions import ParserCache, ValidationCache
 
-from benchmarks.common import database, label, median_ms, server
+from benchmarks.common import database, interleaved_ms, label, server
 from gateway import store as s
 from gateway.config import Settings
 from gateway.context import Context
@@ -21,8 +28,9 @@ from gateway.db import Database
 from gateway.ids import encode
 from gateway.settlement.money import format_minor
 from schema.build import build_schema
+from schema.planner import PlannedReads
 
-MEMOS, ITEMS = 100, 20
+MEMOS, ITEMS, GROWTH = 100, 20, (10, 100, 1_000)
 QUERY = """
 query Bench {
   creditMemos(first: 100) {
@@ -40,16 +48,18 @@ query Bench {
 """
 
 
-async def populate(db: Database) -> None:
+async def populate(db: Database, memos: int = MEMOS) -> None:
     from benchmarks.data import memos_applied_to_invoices
 
-    await memos_applied_to_invoices(db, memos=MEMOS, items=ITEMS)
+    await memos_applied_to_invoices(db, memos=memos, items=ITEMS)
 
 
-async def floor(db: Database) -> bytes:
+async def floor(db: Database, limit: int = MEMOS) -> bytes:
     """The same response with three plain queries and orjson: what no GraphQL layer can beat."""
     async with db.connect() as conn:
-        memos = (await conn.execute(select(s.credit_memo_t).order_by(s.credit_memo_t.c.id).limit(100))).all()
+        memos = (
+            await conn.execute(select(s.credit_memo_t).order_by(s.credit_memo_t.c.id).limit(limit))
+        ).all()
         items = (
             await conn.execute(
                 select(s.credit_memo_item_t)
@@ -105,52 +115,157 @@ async def floor(db: Database) -> bytes:
     return orjson.dumps({"data": {"creditMemos": {"nodes": nodes}}})
 
 
+def executor(db: Database, settings: Settings, planned: bool) -> Any:
+    """An in-process executor of a query: the planned path or graphql-core's standard one."""
+    caches = [lambda: ParserCache(maxsize=64), lambda: ValidationCache(maxsize=64)]
+    schema = build_schema([*caches, PlannedReads] if planned else caches)
+
+    async def execute(query: str = QUERY) -> bytes:
+        ctx = Context(db=db, settings=settings)
+        try:
+            result = await schema.execute(query, context_value=ctx)
+        finally:
+            await ctx.close()
+        assert result.errors is None, result.errors
+        assert ctx.planned == planned, "the bench query must take the path it measures"
+        return orjson.dumps({"data": result.data})
+
+    return execute
+
+
 async def run(args: argparse.Namespace) -> None:
     urls = [None] + ([args.database_url] if args.database_url else [])
     print(
         f"read benchmark: {MEMOS} memos x {ITEMS} items, nested query memos → items → item parts → "
-        f"target items; median of {args.runs} runs"
+        f"target items; median of {args.runs} runs (a shared machine: expect noise)"
     )
     for pg in urls:
         async with database(pg) as url:
             settings = Settings(database_url=url, workers=0)
             db = Database(settings)
             await populate(db)
-            schema = build_schema()
-
-            async def in_process(
-                db: Database = db, settings: Settings = settings, schema: Any = schema
-            ) -> bytes:
-                ctx = Context(db=db, settings=settings)
-                try:
-                    result = await schema.execute(QUERY, context_value=ctx)
-                finally:
-                    await ctx.close()
-                assert result.errors is None, result.errors
-                return orjson.dumps({"data": result.data})
-
-            graphql_body = orjson.loads(await in_process())
-            floor_body = orjson.loads(await floor(db))
-            assert graphql_body == floor_body, "the floor must answer exactly what GraphQL answers"
-            fields = _count_fields(graphql_body)
-            t_floor = await median_ms(partial(floor, db), args.runs)
-            t_proc = await median_ms(in_process, args.runs)
+            planned, standard = executor(db, settings, True), executor(db, settings, False)
+            body = orjson.loads(await planned())
+            assert body == orjson.loads(await standard()), "both paths must answer alike"
+            assert body == orjson.loads(await floor(db)), "the floor must answer exactly what GraphQL answers"
+            fields = _count_fields(body)
+            t = await interleaved_ms(
+                {
+                    "floor": partial(floor, db),
+                    "planned": planned,
+                    "standard": standard,
+                    "planned, untuned collector": planned,
+                    "standard, untuned collector": standard,
+                },
+                args.runs,
+                between=_collector,
+            )
+            _collector("")
             async with (
                 server(url) as base,
-                httpx.AsyncClient(base_url=base, timeout=60, headers=base.headers) as client,
+                httpx.AsyncClient(base_url=base, timeout=120, headers=base.headers) as client,
             ):
 
-                async def over_http() -> None:
-                    r = await client.post("/graphql", json={"query": QUERY})
+                async def over_http(query: str = QUERY) -> None:
+                    r = await client.post("/graphql", json={"query": query})
                     r.raise_for_status()
 
-                t_http = await median_ms(over_http, args.runs)
+                rss_before = base.rss_kib()
+                t.update(await interleaved_ms({"http": over_http}, args.runs))
+                small = await _small_during_big(over_http)
+                rss_after = [base.rss_kib()]
+                for _ in range(5):  # memory under load: 40 more requests, 4 in flight, per sample
+                    await asyncio.gather(*(_repeat(over_http, 10) for _ in range(4)))
+                    rss_after.append(base.rss_kib())
             await db.dispose()
+            floor_ms = t["floor"]
             print(f"\n{label(url)}: {fields:,} values in the response")
-            print(f"  plain SQL + orjson (floor)   {t_floor:8.1f} ms")
-            print(f"  GraphQL in process           {t_proc:8.1f} ms   {t_proc / t_floor:5.1f}x the floor")
-            print(f"  GraphQL over HTTP (uvicorn)  {t_http:8.1f} ms   {t_http / t_floor:5.1f}x the floor")
-            print(f"  per resolved value           {1000 * t_proc / fields:8.2f} µs in process")
+            print(f"  plain SQL + orjson (floor)            {floor_ms:8.1f} ms")
+            _line("planned, in process", t["planned"], floor_ms)
+            _line("planned, over HTTP (uvicorn)", t["http"], floor_ms)
+            _line("standard executor, in process", t["standard"], floor_ms)
+            print(
+                f"  planned is {t['standard'] / t['planned']:.1f}x faster than the standard executor in process"
+            )
+            print(
+                "  collector as Python sets it (gen0 700, nothing frozen): "
+                f"planned {t['planned, untuned collector']:.1f} ms, "
+                f"standard {t['standard, untuned collector']:.1f} ms"
+            )
+            print(f"  per value, planned in process         {1000 * t['planned'] / fields:8.2f} µs")
+            print(
+                f"  {{ __typename }} during a big read      {small[0]:8.1f} ms median, {small[1]:.1f} ms worst of 9"
+            )
+            samples = " → ".join(f"{kib / 1024:.0f}" for kib in [rss_before, *rss_after])
+            print(f"  server RSS, then after each 40 more requests: {samples} MiB")
+    await growth(args)
+
+
+def _collector(name: str) -> None:
+    """Before each measurement: the collector as ``serve`` tunes it, or as Python sets it."""
+    gc.unfreeze()
+    if "untuned" in name:
+        gc.set_threshold(700, 10, 10)
+    else:
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
+
+
+async def _repeat(fn: Any, times: int) -> None:
+    for _ in range(times):
+        await fn()
+
+
+def _line(name: str, ms: float, floor_ms: float) -> None:
+    print(f"  {name:<37} {ms:8.1f} ms   {ms / floor_ms:5.1f}x the floor")
+
+
+async def _small_during_big(over_http: Any) -> tuple[float, float]:
+    """The latency of ``{ __typename }`` sent while the big read runs on the same server
+    (median and worst of 9)."""
+    samples = []
+    for _ in range(9):
+        big = asyncio.create_task(over_http())
+        await asyncio.sleep(0.01)  # the big request is under way (its latency is ~10× this)
+        start = time.perf_counter()
+        await over_http("{ __typename }")
+        samples.append((time.perf_counter() - start) * 1000)
+        await big
+    return statistics.median(samples), max(samples)
+
+
+async def growth(args: argparse.Namespace) -> None:
+    """Planned path, SQLite, in process: time per value at 10, 100 and 1,000 memos."""
+    print(f"\nlinear growth (SQLite, planned, in process; {GROWTH[-1]:,} memos populated once):")
+    async with database(None) as url:
+        settings = Settings(database_url=url, workers=0, page_size_max=GROWTH[-1])
+        db = Database(settings)
+        await populate(db, GROWTH[-1])
+        planned = executor(db, settings, True)
+        queries = {n: QUERY.replace("first: 100", f"first: {n}") for n in GROWTH}
+        fields = {n: _count_fields(orjson.loads(await planned(q))) for n, q in queries.items()}
+        _collector("")  # as served
+        t = await interleaved_ms(
+            {str(n): partial(planned, q) for n, q in queries.items()}, max(3, args.runs // 2)
+        )
+        gc.unfreeze()
+        per_value = {}
+        for n in GROWTH:
+            per_value[n] = 1000 * t[str(n)] / fields[n]
+            print(
+                f"  {n:>6,} memos  {fields[n]:>9,} values  {t[str(n)]:8.1f} ms  {per_value[n]:6.2f} µs per value"
+            )
+        middle = statistics.median(per_value.values())
+        spread = max(abs(v / middle - 1) for v in per_value.values())
+        print(f"  largest deviation from the median time per value: {100 * spread:.0f}%")
+        a, b, c = GROWTH
+        low = 1000 * (t[str(b)] - t[str(a)]) / (fields[b] - fields[a])
+        high = 1000 * (t[str(c)] - t[str(b)]) / (fields[c] - fields[b])
+        print(
+            f"  marginal cost per value: {low:.2f} µs ({a:,}→{b:,} memos), {high:.2f} µs ({b:,}→{c:,}): "
+            f"{100 * abs(high / low - 1):.0f}% apart (the rest is a fixed cost per request)"
+        )
+        await db.dispose()
 
 
 def _count_fields(value: Any) -> int:

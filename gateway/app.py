@@ -32,6 +32,7 @@ from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, 
 from gateway.masking import MaskUnexpectedErrors
 from gateway.persisted import PersistedQueries, RequestRefused
 from schema.build import build_schema
+from schema.planner import PlannedReads
 
 log = logging.getLogger(__name__)
 _contexts: ContextVar[list[Context] | None] = ContextVar("gateway_contexts", default=None)
@@ -47,6 +48,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                     lambda: ParserCache(maxsize=512),
                     lambda: ValidationCache(maxsize=512),
                     *hardening_extensions(settings),
+                    *([PlannedReads] if settings.planned_reads else []),  # after the limits
                 ]
             ),
             graphql_ide="graphiql" if settings.graphiql else None,

@@ -19,6 +19,17 @@ def _settings() -> Settings:
     return Settings.from_env(os.environ)
 
 
+def tune_collector() -> None:
+    """A server allocates many short-lived objects per request: the start-up heap (modules, schema)
+    is frozen out of every collection, and generation 0 is collected every 50,000 allocations
+    instead of 700 (measured in the README: fewer full collections per large read)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -42,8 +53,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"settlement gateway: http://{settings.host}:{settings.port}/graphql (GraphiQL in a browser)",
         flush=True,
     )
+    app = create_app(settings)
+    tune_collector()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="warning",

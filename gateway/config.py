@@ -50,6 +50,8 @@ class Settings:
     # Rate limit per token: a bucket of `rate_limit_burst` requests refilled at `rate_limit_per_second`.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+    # Reads whose every field schema/model.py declares skip graphql-core's per-field execution.
+    planned_reads: bool = True
     log_level: str = "INFO"
     # Credit memo files: where the local file store keeps them, the largest upload, the accepted
     # content types (comma-separated).

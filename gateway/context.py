@@ -47,6 +47,7 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: Loaders | None = None
     statements: int = 0
+    planned: bool = False  # answered by schema.planner rather than graphql-core's executor
 
     @property
     def loaders(self) -> Loaders:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
@@ -11,8 +11,9 @@ from strawberry.types import Info
 
 from gateway import reads
 from gateway import store as s
-from gateway.reads import Cond
-from resolvers import filters, history, memo_files
+from gateway.context import Context
+from gateway.reads import Cond, PageSpec
+from resolvers import history, memo_files
 from resolvers.lookup import find, find_node
 from resolvers.permissions import Requires
 from resolvers.relations import ctx
@@ -20,6 +21,7 @@ from schema import types as t
 from schema.connection import Connection, build, page_spec
 from schema.enums import JobStatus
 from schema.inputs import ApplyCreditMemoInput, CreditMemoFilter, CreditMemoSort, DocumentFilter
+from schema.model import LOOKUPS, ROOTS
 from schema.payloads import ApplicationPreview, Limits
 from schema.subscription import SettlementEvent
 
@@ -51,20 +53,19 @@ async def by_ref(info: Info, type_name: str, id: str | None, number: str | None)
     return None if row is None else NODE_BUILDERS[type_name](row)
 
 
-async def top_level(
-    info: Info,
+async def top_rows(
+    c: Context,
     table: Table,
     first: int | None,
     after: str | None,
-    to_node: Callable[[Row[Any]], Any],
     *,
     where: tuple[Cond, ...] = (),
     order: tuple[str, ...] = ("id",),
     descending: bool = False,
     last: int | None = None,
     before: str | None = None,
-) -> Connection[Any]:
-    c = ctx(info)
+) -> tuple[list[Row[Any]], PageSpec, Callable[[], Awaitable[int]]]:
+    """A page of a top-level connection, its spec and its (lazy) total, in the caller's scope."""
     if c.principal.accounts is not None:  # a scoped token sees its accounts' rows, and counts only them
         column = "id" if table is s.account_t else "account_id"
         where = (*where, (column, "in", tuple(sorted(c.principal.accounts))))
@@ -72,7 +73,25 @@ async def top_level(
         c.settings, first, after, last=last, before=before, where=where, order=order, descending=descending
     )
     rows = await c.read(lambda conn: reads.page(conn, table, spec))
-    return build(rows, spec, to_node, lambda: c.read(lambda conn: reads.count(conn, table, where)))
+    return rows, spec, lambda: c.read(lambda conn: reads.count(conn, table, where))
+
+
+async def root(info: Info, name: str, **args: Any) -> Connection[Any]:
+    """A top-level connection as ``schema.model.ROOTS`` declares it."""
+    r = ROOTS[name]
+    where, order, descending = await r.resolve(info, args)
+    rows, spec, total = await top_rows(
+        ctx(info),
+        r.table,
+        args.get("first"),
+        args.get("after"),
+        where=where,
+        order=order,
+        descending=descending,
+        last=args.get("last"),
+        before=args.get("before"),
+    )
+    return build(rows, spec, t.BUILDERS[r.to].from_row, total)
 
 
 @strawberry.type
@@ -89,7 +108,7 @@ class Query:
     async def account(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Account | None:
-        return await by_ref(info, "Account", id, number)
+        return await by_ref(info, LOOKUPS["account"], id, number)
 
     @strawberry.field(extensions=[Requires("read")])
     async def accounts(
@@ -100,13 +119,13 @@ class Query:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[t.Account]:
-        return await top_level(info, s.account_t, first, after, t.Account.from_row, last=last, before=before)
+        return await root(info, "accounts", first=first, after=after, last=last, before=before)
 
     @strawberry.field(extensions=[Requires("read")])
     async def credit_memo(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.CreditMemo | None:
-        return await by_ref(info, "CreditMemo", id, number)
+        return await by_ref(info, LOOKUPS["credit_memo"], id, number)
 
     @strawberry.field(extensions=[Requires("read")])
     async def credit_memos(
@@ -119,26 +138,15 @@ class Query:
         filter: CreditMemoFilter | None = None,
         sort: CreditMemoSort | None = None,
     ) -> Connection[t.CreditMemo]:
-        where = await filters.credit_memo_where(info, filter)
-        order, desc = filters.credit_memo_order(sort)
-        return await top_level(
-            info,
-            s.credit_memo_t,
-            first,
-            after,
-            t.CreditMemo.from_row,
-            where=where,
-            order=order,
-            descending=desc,
-            last=last,
-            before=before,
+        return await root(
+            info, "credit_memos", first=first, after=after, last=last, before=before, filter=filter, sort=sort
         )
 
     @strawberry.field(extensions=[Requires("read")])
     async def debit_memo(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.DebitMemo | None:
-        return await by_ref(info, "DebitMemo", id, number)
+        return await by_ref(info, LOOKUPS["debit_memo"], id, number)
 
     @strawberry.field(extensions=[Requires("read")])
     async def debit_memos(
@@ -150,16 +158,15 @@ class Query:
         before: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[t.DebitMemo]:
-        where = (("kind", "=", "DEBIT_MEMO"), *filters.document_where(filter, "doc_date"))
-        return await top_level(
-            info, s.receivable_t, first, after, t.DebitMemo.from_row, where=where, last=last, before=before
+        return await root(
+            info, "debit_memos", first=first, after=after, last=last, before=before, filter=filter
         )
 
     @strawberry.field(extensions=[Requires("read")])
     async def invoice(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Invoice | None:
-        return await by_ref(info, "Invoice", id, number)
+        return await by_ref(info, LOOKUPS["invoice"], id, number)
 
     @strawberry.field(extensions=[Requires("read")])
     async def invoices(
@@ -171,16 +178,33 @@ class Query:
         before: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[t.Invoice]:
-        where = (("kind", "=", "INVOICE"), *filters.document_where(filter, "doc_date"))
-        return await top_level(
-            info, s.receivable_t, first, after, t.Invoice.from_row, where=where, last=last, before=before
-        )
+        return await root(info, "invoices", first=first, after=after, last=last, before=before, filter=filter)
 
     @strawberry.field(extensions=[Requires("read")])
     async def payment(
         self, info: Info, id: strawberry.ID | None = None, number: str | None = None
     ) -> t.Payment | None:
-        return await by_ref(info, "Payment", id, number)
+        return await by_ref(info, LOOKUPS["payment"], id, number)
+
+    @strawberry.field(extensions=[Requires("read")])
+    async def job(self, info: Info, id: strawberry.ID) -> t.Job | None:
+        return await by_ref(info, "Job", id, None)
+
+    @strawberry.field(extensions=[Requires("read")])
+    async def jobs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: JobStatus | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[t.Job]:
+        where: tuple[Cond, ...] = () if status is None else (("status", "=", status.value),)
+        rows, spec, total = await top_rows(
+            ctx(info), s.job_t, first, after, where=where, last=last, before=before
+        )
+        return build(rows, spec, t.Job.from_row, total)
 
     @strawberry.field(extensions=[Requires("read")])
     async def payments(
@@ -191,7 +215,7 @@ class Query:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[t.Payment]:
-        return await top_level(info, s.payment_t, first, after, t.Payment.from_row, last=last, before=before)
+        return await root(info, "payments", first=first, after=after, last=last, before=before)
 
     @strawberry.field(
         description="Settlement events, oldest first, optionally of one account. The edge cursors are "
@@ -216,25 +240,6 @@ class Query:
             after=after,
             last=last,
             before=before,
-        )
-
-    @strawberry.field(extensions=[Requires("read")])
-    async def job(self, info: Info, id: strawberry.ID) -> t.Job | None:
-        return await by_ref(info, "Job", id, None)
-
-    @strawberry.field(extensions=[Requires("read")])
-    async def jobs(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        status: JobStatus | None = None,
-    ) -> Connection[t.Job]:
-        where: tuple[Cond, ...] = () if status is None else (("status", "=", status.value),)
-        return await top_level(
-            info, s.job_t, first, after, t.Job.from_row, where=where, last=last, before=before
         )
 
     credit_memo_pdf_status = strawberry.field(

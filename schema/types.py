@@ -1,13 +1,15 @@
-"""The node types: thin views over rows. Scalars are copied from the row when the object is built;
-every relation is one loader call (``resolvers.relations``), so a level of the graph costs one
-statement however many rows it has."""
+"""The node types: thin views over rows, built from their declaration in ``schema.model``.
+
+Scalars are copied from the row when the object is built; every relation is one loader call
+(``follow``), so a level of the graph costs one statement however many rows it has. The planned read
+path (``schema.planner``) reads the same declarations and skips these objects altogether."""
 
 from __future__ import annotations
 
 import datetime
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Annotated, Any, overload
+from typing import Annotated, Any, Self
 
 import strawberry
 from sqlalchemy import Row
@@ -15,7 +17,6 @@ from strawberry.types import Info
 
 from gateway.ids import encode
 from gateway.settlement.money import from_minor
-from resolvers import filters
 from resolvers.relations import ctx, many, one, paged
 from schema.connection import Connection
 from schema.enums import (
@@ -31,24 +32,55 @@ from schema.enums import (
 from schema.errors import UserError
 from schema.inputs import CreditMemoFilter, CreditMemoSort, DocumentFilter
 from schema.memo_files import CreditMemoEmail, CreditMemoFile, CreditMemoPdf
+from schema.model import MODEL, Many, One, type_of
+from schema.model import utc as _utc
 
-ITEM_ORDER = ("seq",)
-
-
-def node_id(type_name: str, pk: int) -> strawberry.ID:
-    return strawberry.ID(encode(type_name, pk))
+BUILDERS: dict[str, Any] = {}  # type name -> class, filled as the classes are defined
 
 
-@overload
-def _utc(value: datetime.datetime) -> datetime.datetime: ...
-@overload
-def _utc(value: None) -> None: ...
-@overload
-def _utc(value: datetime.datetime | None) -> datetime.datetime | None: ...
-def _utc(value: datetime.datetime | None) -> datetime.datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=datetime.UTC)
+class RowView:
+    """``from_row`` from the type's scalars in ``schema.model.MODEL``; the row is kept for relations."""
+
+    @classmethod
+    def from_row(cls, r: Row[Any]) -> Self:
+        scalars = MODEL[cls.__name__].scalars
+        return cls(**{name: s.py(r) for name, s in scalars.items()}, _row=r)  # type: ignore[call-arg]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        BUILDERS[cls.__name__] = cls
+
+
+async def follow(info: Info, source: Any, name: str, **args: Any) -> Any:
+    """The value of relation ``name`` of ``source``, as ``schema.model`` declares it."""
+    relation = MODEL[type(source).__name__].relations[name]
+    loaders = ctx(info).loaders
+    row = source._row
+
+    def build(r: Row[Any]) -> Any:
+        return BUILDERS[type_of(relation, r)].from_row(r)
+
+    if isinstance(relation, One):
+        return await one(getattr(loaders, relation.loader), getattr(row, relation.key), build)
+    if isinstance(relation, Many):
+        rows = await getattr(loaders, relation.loader).load(row.id)
+        keep = relation.keep
+        return [build(r) for r in rows if keep is None or keep(r)]
+    where, order, descending = await relation.resolve(info, args)
+    return await paged(
+        info,
+        getattr(loaders, relation.pages),
+        getattr(loaders, relation.counts),
+        row.id,
+        args.get("first"),
+        args.get("after"),
+        build,
+        where=where,
+        order=order,
+        descending=descending,
+        last=args.get("last"),
+        before=args.get("before"),
+    )
 
 
 @strawberry.interface
@@ -57,23 +89,12 @@ class Node:
 
 
 @strawberry.type
-class Account(Node):
+class Account(Node, RowView):
     number: str
     name: str
     currency: str
     bill_to_email: str | None = strawberry.field(description="Where emailed documents go by default.")
-    _pk: strawberry.Private[int]
-
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> Account:
-        return cls(
-            id=node_id("Account", r.id),
-            number=r.number,
-            name=r.name,
-            currency=r.currency,
-            bill_to_email=r.bill_to_email,
-            _pk=r.id,
-        )
+    _row: strawberry.Private[Row[Any]]
 
     @strawberry.field
     async def credit_memos(
@@ -86,22 +107,16 @@ class Account(Node):
         filter: CreditMemoFilter | None = None,
         sort: CreditMemoSort | None = None,
     ) -> Connection[CreditMemo]:
-        where = await filters.credit_memo_where(info, filter)
-        order, desc = filters.credit_memo_order(sort)
-        lo = ctx(info).loaders
-        return await paged(
+        return await follow(
             info,
-            lo.credit_memo_pages_by_account,
-            lo.credit_memo_counts_by_account,
-            self._pk,
-            first,
-            after,
-            CreditMemo.from_row,
-            where=where,
-            order=order,
-            descending=desc,
+            self,
+            "credit_memos",
+            first=first,
+            after=after,
             last=last,
             before=before,
+            filter=filter,
+            sort=sort,
         )
 
     @strawberry.field
@@ -114,19 +129,8 @@ class Account(Node):
         before: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[DebitMemo]:
-        lo = ctx(info).loaders
-        where = (("kind", "=", "DEBIT_MEMO"), *filters.document_where(filter, "doc_date"))
-        return await paged(
-            info,
-            lo.receivable_pages_by_account,
-            lo.receivable_counts_by_account,
-            self._pk,
-            first,
-            after,
-            DebitMemo.from_row,
-            where=where,
-            last=last,
-            before=before,
+        return await follow(
+            info, self, "debit_memos", first=first, after=after, last=last, before=before, filter=filter
         )
 
     @strawberry.field
@@ -139,19 +143,8 @@ class Account(Node):
         before: str | None = None,
         filter: DocumentFilter | None = None,
     ) -> Connection[Invoice]:
-        lo = ctx(info).loaders
-        where = (("kind", "=", "INVOICE"), *filters.document_where(filter, "doc_date"))
-        return await paged(
-            info,
-            lo.receivable_pages_by_account,
-            lo.receivable_counts_by_account,
-            self._pk,
-            first,
-            after,
-            Invoice.from_row,
-            where=where,
-            last=last,
-            before=before,
+        return await follow(
+            info, self, "invoices", first=first, after=after, last=last, before=before, filter=filter
         )
 
     @strawberry.field
@@ -163,22 +156,11 @@ class Account(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Payment]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.payment_pages_by_account,
-            lo.payment_counts_by_account,
-            self._pk,
-            first,
-            after,
-            Payment.from_row,
-            last=last,
-            before=before,
-        )
+        return await follow(info, self, "payments", first=first, after=after, last=last, before=before)
 
 
 @strawberry.type
-class Invoice(Node):
+class Invoice(Node, RowView):
     number: str
     status: DocumentStatus
     currency: str
@@ -190,26 +172,9 @@ class Invoice(Node):
     payment_amount: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> Invoice:
-        c = r.currency
-        return cls(
-            id=node_id("Invoice", r.id),
-            number=r.number,
-            status=r.status,
-            currency=c,
-            invoice_date=r.doc_date,
-            due_date=r.due_date,
-            amount=from_minor(r.amount, c),
-            balance=from_minor(r.balance, c),
-            credit_memo_amount=from_minor(r.credit_memo_amount, c),
-            payment_amount=from_minor(r.payment_amount, c),
-            _row=r,
-        )
-
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)
+        return await follow(info, self, "account")
 
     @strawberry.field
     async def items(
@@ -220,19 +185,7 @@ class Invoice(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[InvoiceItem]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.receivable_item_pages_by_receivable,
-            lo.receivable_item_counts_by_receivable,
-            self._row.id,
-            first,
-            after,
-            InvoiceItem.from_row,
-            order=ITEM_ORDER,
-            last=last,
-            before=before,
-        )
+        return await follow(info, self, "items", first=first, after=after, last=last, before=before)
 
     @strawberry.field(
         description="Every credit memo part and payment part currently applied to this invoice."
@@ -245,18 +198,8 @@ class Invoice(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[ApplicationPart]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.part_pages_by_target,
-            lo.part_counts_by_target,
-            self._row.id,
-            first,
-            after,
-            part_from_row,
-            where=(("amount", ">", 0),),
-            last=last,
-            before=before,
+        return await follow(
+            info, self, "application_parts", first=first, after=after, last=last, before=before
         )
 
     @strawberry.field(description="Credit memos that refer to this invoice.")
@@ -268,22 +211,11 @@ class Invoice(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[CreditMemo]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.credit_memo_pages_by_referred_invoice,
-            lo.credit_memo_counts_by_referred_invoice,
-            self._row.id,
-            first,
-            after,
-            CreditMemo.from_row,
-            last=last,
-            before=before,
-        )
+        return await follow(info, self, "credit_memos", first=first, after=after, last=last, before=before)
 
 
 @strawberry.type
-class InvoiceItem(Node):
+class InvoiceItem(Node, RowView):
     kind: ItemKind
     sku: str | None
     description: str | None
@@ -291,37 +223,21 @@ class InvoiceItem(Node):
     balance: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> InvoiceItem:
-        return cls(
-            id=node_id("InvoiceItem", r.id),
-            kind=r.kind,
-            sku=r.sku,
-            description=r.description,
-            amount=from_minor(r.amount, r.currency),
-            balance=from_minor(r.balance, r.currency),
-            _row=r,
-        )
-
     @strawberry.field
     async def invoice(self, info: Info) -> Invoice:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.receivable_id, Invoice.from_row)
+        return await follow(info, self, "invoice")
 
     @strawberry.field(description="The charge a TAX or DISCOUNT item belongs to.")
     async def parent_item(self, info: Info) -> InvoiceItem | None:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.parent_item_id, InvoiceItem.from_row
-        )
+        return await follow(info, self, "parent_item")
 
     @strawberry.field(description="TAX items whose parent is this item.")
     async def taxation_items(self, info: Info) -> list[InvoiceItem]:
-        return await many(
-            ctx(info).loaders.taxation_items_by_receivable_item, self._row.id, InvoiceItem.from_row
-        )
+        return await follow(info, self, "taxation_items")
 
 
 @strawberry.type
-class DebitMemo(Node):
+class DebitMemo(Node, RowView):
     number: str
     status: DocumentStatus
     currency: str
@@ -334,33 +250,13 @@ class DebitMemo(Node):
     comment: str | None
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> DebitMemo:
-        c = r.currency
-        return cls(
-            id=node_id("DebitMemo", r.id),
-            number=r.number,
-            status=r.status,
-            currency=c,
-            memo_date=r.doc_date,
-            due_date=r.due_date,
-            amount=from_minor(r.amount, c),
-            balance=from_minor(r.balance, c),
-            applied_amount=from_minor(r.credit_memo_amount + r.payment_amount, c),
-            reason_code=r.reason_code,
-            comment=r.comment,
-            _row=r,
-        )
-
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)
+        return await follow(info, self, "account")
 
     @strawberry.field(description="Set when created by reversing or writing off a credit memo.")
     async def referred_credit_memo(self, info: Info) -> CreditMemo | None:
-        return await one(
-            ctx(info).loaders.credit_memos_by_id, self._row.referred_credit_memo_id, CreditMemo.from_row
-        )
+        return await follow(info, self, "referred_credit_memo")
 
     @strawberry.field
     async def items(
@@ -371,19 +267,7 @@ class DebitMemo(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[DebitMemoItem]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.receivable_item_pages_by_receivable,
-            lo.receivable_item_counts_by_receivable,
-            self._row.id,
-            first,
-            after,
-            DebitMemoItem.from_row,
-            order=ITEM_ORDER,
-            last=last,
-            before=before,
-        )
+        return await follow(info, self, "items", first=first, after=after, last=last, before=before)
 
     @strawberry.field
     async def application_parts(
@@ -394,23 +278,13 @@ class DebitMemo(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[ApplicationPart]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.part_pages_by_target,
-            lo.part_counts_by_target,
-            self._row.id,
-            first,
-            after,
-            part_from_row,
-            where=(("amount", ">", 0),),
-            last=last,
-            before=before,
+        return await follow(
+            info, self, "application_parts", first=first, after=after, last=last, before=before
         )
 
 
 @strawberry.type
-class DebitMemoItem(Node):
+class DebitMemoItem(Node, RowView):
     kind: ItemKind
     sku: str | None
     description: str | None
@@ -418,49 +292,25 @@ class DebitMemoItem(Node):
     balance: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> DebitMemoItem:
-        return cls(
-            id=node_id("DebitMemoItem", r.id),
-            kind=r.kind,
-            sku=r.sku,
-            description=r.description,
-            amount=from_minor(r.amount, r.currency),
-            balance=from_minor(r.balance, r.currency),
-            _row=r,
-        )
-
     @strawberry.field
     async def debit_memo(self, info: Info) -> DebitMemo:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.receivable_id, DebitMemo.from_row)
+        return await follow(info, self, "debit_memo")
 
     @strawberry.field
     async def parent_item(self, info: Info) -> DebitMemoItem | None:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.parent_item_id, DebitMemoItem.from_row
-        )
+        return await follow(info, self, "parent_item")
 
     @strawberry.field
     async def taxation_items(self, info: Info) -> list[DebitMemoItem]:
-        return await many(
-            ctx(info).loaders.taxation_items_by_receivable_item, self._row.id, DebitMemoItem.from_row
-        )
+        return await follow(info, self, "taxation_items")
 
 
 SettlementTarget = Annotated[Invoice | DebitMemo, strawberry.union("SettlementTarget")]
 SettlementTargetItem = Annotated[InvoiceItem | DebitMemoItem, strawberry.union("SettlementTargetItem")]
 
 
-def target_from_row(r: Row[Any]) -> Invoice | DebitMemo:
-    return Invoice.from_row(r) if r.kind == "INVOICE" else DebitMemo.from_row(r)
-
-
-def target_item_from_row(r: Row[Any]) -> InvoiceItem | DebitMemoItem:
-    return InvoiceItem.from_row(r) if r.doc_kind == "INVOICE" else DebitMemoItem.from_row(r)
-
-
 @strawberry.type
-class CreditMemo(Node):
+class CreditMemo(Node, RowView):
     number: str
     status: DocumentStatus
     currency: str
@@ -480,31 +330,12 @@ class CreditMemo(Node):
     posted_at: datetime.datetime | None
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> CreditMemo:
-        c = r.currency
-        return cls(
-            id=node_id("CreditMemo", r.id),
-            number=r.number,
-            status=r.status,
-            currency=c,
-            memo_date=r.memo_date,
-            source=r.source,
-            amount=from_minor(r.amount, c),
-            tax_amount=from_minor(r.tax_amount, c),
-            applied_amount=from_minor(r.applied_amount, c),
-            unapplied_amount=from_minor(r.unapplied_amount, c),
-            refund_amount=from_minor(r.refund_amount, c),
-            reversed=r.reversed,
-            reason_code=r.reason_code,
-            comment=r.comment,
-            transferred_to_accounting=r.transferred_to_accounting,
-            exclude_from_auto_apply_rules=r.exclude_from_auto_apply_rules,
-            created_at=_utc(r.created_at),
-            posted_at=_utc(r.posted_at),
-            _row=r,
-        )
+    @strawberry.field
+    async def account(self, info: Info) -> Account:
+        return await follow(info, self, "account")
 
+    # Files, the PDF and emails (issue 14) are answered here, not by schema.model: the planner
+    # falls back for queries that select them (schema.model.FALLBACK).
     @strawberry.field(description="Uploaded files and generated PDFs, oldest first.")
     async def files(
         self,
@@ -537,12 +368,8 @@ class CreditMemo(Node):
         return await many(ctx(info).loaders.emails_by_credit_memo, self._row.id, CreditMemoEmail.from_row)
 
     @strawberry.field
-    async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)
-
-    @strawberry.field
     async def referred_invoice(self, info: Info) -> Invoice | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.referred_invoice_id, Invoice.from_row)
+        return await follow(info, self, "referred_invoice")
 
     @strawberry.field
     async def items(
@@ -553,19 +380,7 @@ class CreditMemo(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[CreditMemoItem]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.credit_memo_item_pages_by_memo,
-            lo.credit_memo_item_counts_by_memo,
-            self._row.id,
-            first,
-            after,
-            CreditMemoItem.from_row,
-            order=ITEM_ORDER,
-            last=last,
-            before=before,
-        )
+        return await follow(info, self, "items", first=first, after=after, last=last, before=before)
 
     @strawberry.field(description="The unapplied part and one part per target; zero parts are not listed.")
     async def parts(
@@ -576,19 +391,7 @@ class CreditMemo(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[CreditMemoPart]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.part_pages_by_credit_memo,
-            lo.part_counts_by_credit_memo,
-            self._row.id,
-            first,
-            after,
-            CreditMemoPart.from_row,
-            where=(("amount", ">", 0),),
-            last=last,
-            before=before,
-        )
+        return await follow(info, self, "parts", first=first, after=after, last=last, before=before)
 
     @strawberry.field(description="Every settlement action on this memo, oldest first.")
     async def applications(
@@ -599,22 +402,11 @@ class CreditMemo(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Application]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.application_pages_by_credit_memo,
-            lo.application_counts_by_credit_memo,
-            self._row.id,
-            first,
-            after,
-            Application.from_row,
-            last=last,
-            before=before,
-        )
+        return await follow(info, self, "applications", first=first, after=after, last=last, before=before)
 
 
 @strawberry.type
-class CreditMemoItem(Node):
+class CreditMemoItem(Node, RowView):
     kind: ItemKind
     sku: str | None
     description: str | None
@@ -624,100 +416,65 @@ class CreditMemoItem(Node):
     refund_amount: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> CreditMemoItem:
-        c = r.currency
-        return cls(
-            id=node_id("CreditMemoItem", r.id),
-            kind=r.kind,
-            sku=r.sku,
-            description=r.description,
-            amount=from_minor(r.amount, c),
-            applied_amount=from_minor(r.applied_amount, c),
-            unapplied_amount=from_minor(r.unapplied_amount, c),
-            refund_amount=from_minor(r.refund_amount, c),
-            _row=r,
-        )
-
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo:
-        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)
+        return await follow(info, self, "credit_memo")
 
     @strawberry.field
     async def parent_item(self, info: Info) -> CreditMemoItem | None:
-        return await one(
-            ctx(info).loaders.credit_memo_items_by_id, self._row.parent_item_id, CreditMemoItem.from_row
-        )
+        return await follow(info, self, "parent_item")
 
     @strawberry.field
     async def taxation_items(self, info: Info) -> list[CreditMemoItem]:
-        return await many(
-            ctx(info).loaders.taxation_items_by_credit_memo_item, self._row.id, CreditMemoItem.from_row
-        )
+        return await follow(info, self, "taxation_items")
 
     @strawberry.field(description="The invoice item it credits, when created from an invoice.")
     async def source_item(self, info: Info) -> InvoiceItem | None:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.source_item_id, InvoiceItem.from_row
-        )
+        return await follow(info, self, "source_item")
 
     @strawberry.field
     async def item_parts(self, info: Info) -> list[CreditMemoItemPart]:
-        return await many(
-            ctx(info).loaders.item_parts_by_credit_memo_item, self._row.id, CreditMemoItemPart.from_row
-        )
+        return await follow(info, self, "item_parts")
 
 
 @strawberry.type
-class CreditMemoPart(Node):
+class CreditMemoPart(Node, RowView):
     amount: Decimal
     _row: strawberry.Private[Row[Any]]
-
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> CreditMemoPart:
-        return cls(id=node_id("CreditMemoPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
 
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo:
-        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)
+        return await follow(info, self, "credit_memo")
 
     @strawberry.field(description="Null for the unapplied part.")
     async def target(self, info: Info) -> SettlementTarget | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)
+        return await follow(info, self, "target")
 
     @strawberry.field
     async def item_parts(self, info: Info) -> list[CreditMemoItemPart]:
-        return await many(ctx(info).loaders.item_parts_by_part, self._row.id, CreditMemoItemPart.from_row)
+        return await follow(info, self, "item_parts")
 
 
 @strawberry.type
-class CreditMemoItemPart(Node):
+class CreditMemoItemPart(Node, RowView):
     amount: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> CreditMemoItemPart:
-        return cls(id=node_id("CreditMemoItemPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
-
     @strawberry.field
     async def part(self, info: Info) -> CreditMemoPart:
-        return await one(ctx(info).loaders.parts_by_id, self._row.part_id, CreditMemoPart.from_row)
+        return await follow(info, self, "part")
 
     @strawberry.field
     async def credit_memo_item(self, info: Info) -> CreditMemoItem:
-        return await one(
-            ctx(info).loaders.credit_memo_items_by_id, self._row.credit_memo_item_id, CreditMemoItem.from_row
-        )
+        return await follow(info, self, "credit_memo_item")
 
     @strawberry.field
     async def target_item(self, info: Info) -> SettlementTargetItem:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.target_item_id, target_item_from_row
-        )
+        return await follow(info, self, "target_item")
 
 
 @strawberry.type
-class Payment(Node):
+class Payment(Node, RowView):
     number: str
     currency: str
     effective_date: datetime.date
@@ -726,23 +483,9 @@ class Payment(Node):
     unapplied_amount: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> Payment:
-        c = r.currency
-        return cls(
-            id=node_id("Payment", r.id),
-            number=r.number,
-            currency=c,
-            effective_date=r.effective_date,
-            amount=from_minor(r.amount, c),
-            applied_amount=from_minor(r.applied_amount, c),
-            unapplied_amount=from_minor(r.unapplied_amount, c),
-            _row=r,
-        )
-
     @strawberry.field
     async def account(self, info: Info) -> Account:
-        return await one(ctx(info).loaders.accounts_by_id, self._row.account_id, Account.from_row)
+        return await follow(info, self, "account")
 
     @strawberry.field
     async def parts(
@@ -753,19 +496,7 @@ class Payment(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[PaymentPart]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.part_pages_by_payment,
-            lo.part_counts_by_payment,
-            self._row.id,
-            first,
-            after,
-            PaymentPart.from_row,
-            where=(("amount", ">", 0),),
-            last=last,
-            before=before,
-        )
+        return await follow(info, self, "parts", first=first, after=after, last=last, before=before)
 
     @strawberry.field
     async def applications(
@@ -776,71 +507,46 @@ class Payment(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Application]:
-        lo = ctx(info).loaders
-        return await paged(
-            info,
-            lo.application_pages_by_payment,
-            lo.application_counts_by_payment,
-            self._row.id,
-            first,
-            after,
-            Application.from_row,
-            last=last,
-            before=before,
-        )
+        return await follow(info, self, "applications", first=first, after=after, last=last, before=before)
 
 
 @strawberry.type
-class PaymentPart(Node):
+class PaymentPart(Node, RowView):
     amount: Decimal
     _row: strawberry.Private[Row[Any]]
-
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> PaymentPart:
-        return cls(id=node_id("PaymentPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
 
     @strawberry.field
     async def payment(self, info: Info) -> Payment:
-        return await one(ctx(info).loaders.payments_by_id, self._row.payment_id, Payment.from_row)
+        return await follow(info, self, "payment")
 
     @strawberry.field(description="Null for the unapplied part.")
     async def target(self, info: Info) -> SettlementTarget | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)
+        return await follow(info, self, "target")
 
     @strawberry.field
     async def item_parts(self, info: Info) -> list[PaymentItemPart]:
-        return await many(ctx(info).loaders.item_parts_by_part, self._row.id, PaymentItemPart.from_row)
+        return await follow(info, self, "item_parts")
 
 
 @strawberry.type
-class PaymentItemPart(Node):
+class PaymentItemPart(Node, RowView):
     amount: Decimal
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> PaymentItemPart:
-        return cls(id=node_id("PaymentItemPart", r.id), amount=from_minor(r.amount, r.currency), _row=r)
-
     @strawberry.field
     async def part(self, info: Info) -> PaymentPart:
-        return await one(ctx(info).loaders.parts_by_id, self._row.part_id, PaymentPart.from_row)
+        return await follow(info, self, "part")
 
     @strawberry.field
     async def target_item(self, info: Info) -> SettlementTargetItem:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.target_item_id, target_item_from_row
-        )
+        return await follow(info, self, "target_item")
 
 
 ApplicationPart = Annotated[CreditMemoPart | PaymentPart, strawberry.union("ApplicationPart")]
 
 
-def part_from_row(r: Row[Any]) -> CreditMemoPart | PaymentPart:
-    return CreditMemoPart.from_row(r) if r.credit_memo_id is not None else PaymentPart.from_row(r)
-
-
 @strawberry.type(description="One settlement action, immutable once written.")
-class Application(Node):
+class Application(Node, RowView):
     kind: ApplicationKind
     effective_date: datetime.date
     amount: Decimal
@@ -849,45 +555,27 @@ class Application(Node):
     created_at: datetime.datetime
     _row: strawberry.Private[Row[Any]]
 
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> Application:
-        return cls(
-            id=node_id("Application", r.id),
-            kind=r.kind,
-            effective_date=r.effective_date,
-            amount=from_minor(r.amount, r.currency),
-            rule=r.rule,
-            created_by=r.created_by,
-            created_at=_utc(r.created_at),
-            _row=r,
-        )
-
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo | None:
-        return await one(ctx(info).loaders.credit_memos_by_id, self._row.credit_memo_id, CreditMemo.from_row)
+        return await follow(info, self, "credit_memo")
 
     @strawberry.field
     async def payment(self, info: Info) -> Payment | None:
-        return await one(ctx(info).loaders.payments_by_id, self._row.payment_id, Payment.from_row)
+        return await follow(info, self, "payment")
 
     @strawberry.field(description="Created by REVERSE or WRITE_OFF.")
     async def debit_memo(self, info: Info) -> DebitMemo | None:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.debit_memo_id, DebitMemo.from_row)
+        return await follow(info, self, "debit_memo")
 
     @strawberry.field(description="Movements between items; a refund's lines are in refundLines.")
     async def lines(self, info: Info) -> list[ApplicationLine]:
-        rows = await ctx(info).loaders.lines_by_application.load(self._row.id)
-        return [ApplicationLine.from_row(r) for r in rows if r.target_id is not None]
+        return await follow(info, self, "lines")
 
 
 @strawberry.type
-class ApplicationLine:
+class ApplicationLine(RowView):
     amount: Decimal
     _row: strawberry.Private[Row[Any]]
-
-    @classmethod
-    def from_row(cls, r: Row[Any]) -> ApplicationLine:
-        return cls(amount=from_minor(r.amount, r.currency), _row=r)
 
     @classmethod
     def preview(cls, movement: Any, currency: str) -> ApplicationLine:
@@ -903,19 +591,15 @@ class ApplicationLine:
 
     @strawberry.field
     async def source_item(self, info: Info) -> CreditMemoItem | None:
-        return await one(
-            ctx(info).loaders.credit_memo_items_by_id, self._row.credit_memo_item_id, CreditMemoItem.from_row
-        )
+        return await follow(info, self, "source_item")
 
     @strawberry.field
     async def target(self, info: Info) -> SettlementTarget:
-        return await one(ctx(info).loaders.receivables_by_id, self._row.target_id, target_from_row)
+        return await follow(info, self, "target")
 
     @strawberry.field
     async def target_item(self, info: Info) -> SettlementTargetItem:
-        return await one(
-            ctx(info).loaders.receivable_items_by_id, self._row.target_item_id, target_item_from_row
-        )
+        return await follow(info, self, "target_item")
 
 
 @strawberry.type
@@ -948,7 +632,7 @@ class Job(Node):
             100.0 if total == 0 and r.status == "COMPLETED" else (100.0 * done / total if total else 0.0)
         )
         return cls(
-            id=node_id("Job", r.id),
+            id=strawberry.ID(encode("Job", r.id)),
             operation=r.operation,
             status=r.status,
             created_at=_utc(r.created_at),

@@ -86,6 +86,12 @@ async def test_unexpected_exceptions_are_masked_with_a_request_id_and_logged(
         raise RuntimeError("secret detail from the database layer")
 
     monkeypatch.setattr(types.Account, "from_row", classmethod(explode))
+
+    # the planned path failing too: it steps aside (logged as a warning) and graphql-core answers
+    async def planner_fails(*args: object) -> None:
+        raise RuntimeError("secret detail from the planner")
+
+    monkeypatch.setattr("schema.planner.execute", planner_fails)
     with caplog.at_level(logging.ERROR, logger="gateway.errors"):
         r = await http.post("/graphql", json={"query": "{ accounts { nodes { number } } }"})
     body = r.json()
