@@ -47,6 +47,8 @@ class Settings:
     # Rate limit per token: a bucket of `rate_limit_burst` requests refilled at `rate_limit_per_second`.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+    # Strict input: a date more than this many days from today is refused (INVALID_VALUE).
+    max_date_distance_days: int = 3_660
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
 

@@ -13,7 +13,9 @@ from strawberry.types import Info
 
 from gateway import scope
 from gateway.auth import allows
-from gateway.settlement.errors import PermissionDenied
+from gateway.services.documents import today
+from gateway.settlement import strict
+from gateway.settlement.errors import PermissionDenied, RuleViolation
 from schema.errors import user_error
 
 
@@ -33,11 +35,26 @@ class Requires(FieldExtension):
 
     async def resolve_async(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
         if allows(info.context.principal, self.permission):
+            refused = self._strict(info, kwargs) if self.payload is not None else []
+            if refused:  # a mutation's text or date out of bounds: nothing runs
+                return self.payload(user_errors=[user_error(v) for v in refused])  # type: ignore[misc]
             with scope.limited_to(info.context.principal.accounts):
                 return await next_(source, info, **kwargs)
         if self.payload is not None:
             return self.payload(user_errors=[user_error(PermissionDenied(self._message(info)))])
         raise self._denied_query(info)
+
+    @staticmethod
+    def _strict(info: Info, kwargs: dict[str, Any]) -> list[RuleViolation]:
+        """Every text and date of a mutation's arguments (paths relative to ``input``)."""
+        distance = info.context.settings.max_date_distance_days
+        return [
+            v
+            for name, value in kwargs.items()
+            for v in strict.check_input(
+                value, today=today(), max_distance_days=distance, field=() if name == "input" else (name,)
+            )
+        ]
 
     def _denied_query(self, info: Info) -> GraphQLError:
         return GraphQLError(

@@ -31,7 +31,7 @@ def _event_id(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != "event" or not value.isdigit():
+        if prefix != "event" or not (value.isascii() and value.isdigit() and len(value) <= 18):
             raise ValueError
         return int(value)
     except (ValueError, UnicodeDecodeError, binascii.Error):

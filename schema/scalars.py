@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import decimal
 from typing import Any
 
 import strawberry
+
+from gateway.settlement.strict import iso_day
 
 
 def _serialize_decimal(value: decimal.Decimal) -> str:
@@ -25,4 +28,19 @@ DecimalScalar = strawberry.scalar(
     description='Exact amount as a string, e.g. "14.99", with exactly the currency\'s decimals.',
     serialize=_serialize_decimal,
     parse_value=_parse_decimal,
+)
+
+
+def _parse_date(value: Any) -> datetime.date:
+    day = iso_day(value) if isinstance(value, str) else None
+    if day is None:
+        raise ValueError('dates are ISO 8601 calendar dates written YYYY-MM-DD, e.g. "2026-01-31"')
+    return day
+
+
+DateScalar = strawberry.scalar(
+    name="Date",
+    description="Date (isoformat)",
+    serialize=datetime.date.isoformat,
+    parse_value=_parse_date,
 )
