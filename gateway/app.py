@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http.typevars import Context as ContextT
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from gateway import transport
 from gateway.auth import authenticate, bearer
 from gateway.config import Settings
 from gateway.context import ANONYMOUS_ADMIN, Context, Principal
@@ -83,10 +85,29 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return await super().run(
                 request, UNSET if context is None else context, UNSET if root_value is None else root_value
             )
+        except transport.BadRequest as bad:
+            return transport.refusal(bad.message, bad.code, bad.status)
+        except HTTPException as refused:  # strawberry's own refusals: JSON with a code, not plain text
+            return transport.refusal(refused.reason, "BAD_REQUEST", refused.status_code)
         finally:
             _contexts.reset(token)
             for context in opened:
                 await context.close()
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """Refuse what is not one GraphQL request (gateway.transport) before strawberry parses it."""
+        if request.method == "GET":
+            params = request.query_params
+            transport.json_param(params.get("variables"))
+            transport.json_param(params.get("extensions"))
+            query, name = params.get("query"), params.get("operationName")
+        elif "application/json" in (request.content_type or ""):
+            data = transport.json_object(await request.get_body())
+            query, name = data.get("query"), data.get("operationName")
+        else:
+            query = name = None
+        transport.refuse_subscription(query, name, self.settings.max_query_tokens)
+        return await super().parse_http_body(request)
 
     async def _authenticate(self, request: Request) -> Response | None:
         """Find the request's principal (kept for get_context), or answer 401 with no data."""

@@ -7,6 +7,7 @@ import decimal
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 
 from gateway.settlement.strict import iso_day
 
@@ -19,7 +20,7 @@ def _parse_decimal(value: Any) -> str:
     # Left as text: the rules parse it against the document's currency and answer with a
     # UserError (AMOUNT_PRECISION, with the field path) when it is not an amount.
     if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError('Decimal amounts are strings such as "14.99", never JSON numbers')
+        raise GraphQLError('Decimal amounts are strings such as "14.99", never JSON numbers')
     return value
 
 
@@ -34,7 +35,8 @@ DecimalScalar = strawberry.scalar(
 def _parse_date(value: Any) -> datetime.date:
     day = iso_day(value) if isinstance(value, str) else None
     if day is None:
-        raise ValueError('dates are ISO 8601 calendar dates written YYYY-MM-DD, e.g. "2026-01-31"')
+        # A GraphQLError: a refusal, not a bug (a ValueError here would be masked as internal).
+        raise GraphQLError('dates are ISO 8601 calendar dates written YYYY-MM-DD, e.g. "2026-01-31"')
     return day
 
 
