@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -15,12 +16,13 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http.typevars import Context as ContextT
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from gateway import transport
+from gateway import sockets, transport
 from gateway.auth import authenticate, bearer
 from gateway.config import Settings
 from gateway.context import ANONYMOUS_ADMIN, Context, Principal
@@ -43,6 +45,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                     lambda: ParserCache(maxsize=512),
                     lambda: ValidationCache(maxsize=512),
                     *hardening_extensions(settings),
+                    sockets.factory(lambda token: authenticate(self.db, token), self._take),
                 ]
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -67,6 +70,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             context.principal = principal
         elif self.settings.auth:
             context.principal = _nobody  # a WebSocket, until its connection_init (on_ws_connect)
+        if isinstance(request, WebSocket):
+            context.websocket = request  # shared by the socket's operations: each runs in a fork
         opened = _contexts.get()
         if opened is not None:
             opened.append(context)
@@ -91,8 +96,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return transport.refusal(refused.reason, "BAD_REQUEST", refused.status_code)
         finally:
             _contexts.reset(token)
-            for context in opened:
-                await context.close()
+            for each in opened:
+                if each.watchdog is not None:
+                    each.watchdog.cancel()
+                await each.close()
 
     async def parse_http_body(self, request: Any) -> Any:
         """Refuse what is not one GraphQL request (gateway.transport) before strawberry parses it."""
@@ -147,8 +154,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError(
                 {"message": "a valid API token is required", "code": "UNAUTHENTICATED"}
             )
-        context.principal = principal
+        context.principal, context.token = principal, token
+        context.watchdog = asyncio.create_task(
+            sockets.watch(context, lambda t: authenticate(self.db, t), self.settings.token_check_seconds)
+        )
         return UNSET
+
+    async def _take(self, key: str) -> float:
+        return self.limiter.take(key)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

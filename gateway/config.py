@@ -47,6 +47,11 @@ class Settings:
     # Rate limit per token: a bucket of `rate_limit_burst` requests refilled at `rate_limit_per_second`.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+    # WebSockets: a socket's token is checked again this often (a revoked token's sockets close
+    # with 4403) and before every operation; subscriptions open at once per token and per process.
+    token_check_seconds: float = 2.0
+    max_subscriptions_per_token: int = 20
+    max_subscriptions: int = 500
     # Strict input: a date more than this many days from today is refused (INVALID_VALUE).
     max_date_distance_days: int = 3_660
     log_level: str = "INFO"

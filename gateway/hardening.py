@@ -52,6 +52,12 @@ LIMITS = {
     "QUERY_DEPTH": ("QUERY_TOO_DEEP", "levels of nesting", "fetch the deeper data in a second query, by id"),
     "ALIASES": ("TOO_MANY_ALIASES", "aliased fields", "use fewer aliases (nodes(ids:) fetches many)"),
     "QUERY_TOKENS": ("TOO_MANY_TOKENS", "tokens", "send a shorter document (fewer fields and comments)"),
+    "SUBSCRIPTIONS_PER_TOKEN": (
+        "TOO_MANY_SUBSCRIPTIONS",
+        "subscriptions open for this token",
+        "end a subscription first (one settlementEvents without accountId sees every account)",
+    ),
+    "SUBSCRIPTIONS": ("TOO_MANY_SUBSCRIPTIONS", "subscriptions open on this instance", "try again later"),
     "QUERY_COST": (
         "QUERY_TOO_COSTLY",
         "nodes requested",
