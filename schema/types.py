@@ -16,6 +16,7 @@ from strawberry.types import Info
 from gateway.ids import encode
 from gateway.settlement.money import from_minor
 from resolvers import filters
+from resolvers.permissions import creator
 from resolvers.relations import ctx, many, one, paged
 from schema.connection import Connection
 from schema.enums import (
@@ -701,9 +702,14 @@ class Application(Node):
     effective_date: datetime.date
     amount: Decimal
     rule: ApplicationRule | None = strawberry.field(description="The rule actually used to allocate items.")
-    created_by: str | None = strawberry.field(description="The name of the token that asked for it.")
     created_at: datetime.datetime
     _row: strawberry.Private[Row[Any]]
+
+    @strawberry.field(
+        description="The name of the token that asked for it (an account-scoped token sees only its own)."
+    )
+    def created_by(self, info: Info) -> str | None:
+        return creator(info, self._row.created_by)
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> Application:
@@ -713,7 +719,6 @@ class Application(Node):
             effective_date=r.effective_date,
             amount=from_minor(r.amount, r.currency),
             rule=r.rule,
-            created_by=r.created_by,
             created_at=_utc(r.created_at),
             _row=r,  # type: ignore[arg-type]
         )
