@@ -22,12 +22,12 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http.typevars import Context as ContextT
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from gateway import sockets, transport
+from gateway import ratelimit, sockets, transport
 from gateway.auth import authenticate, bearer
 from gateway.config import Settings
 from gateway.context import ANONYMOUS_ADMIN, Context, Principal
 from gateway.db import Database
-from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, throttled_response
+from gateway.hardening import BodySizeLimit, hardening_extensions, throttled_response
 from gateway.masking import MaskUnexpectedErrors
 from schema.build import build_schema
 
@@ -54,7 +54,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
         )
         self.db = db
         self.settings = settings
-        self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.redis = ratelimit.redis_client(settings.redis_url)  # shared buckets across instances
+        self.limiter = ratelimit.Buckets(
+            settings.rate_limit_per_second, settings.rate_limit_burst, self.redis
+        )
+        self.failures = ratelimit.Buckets(
+            settings.auth_failures_per_second, settings.auth_failure_burst, self.redis, "address"
+        )
 
     async def get_context(self, request: Any, response: Any) -> Context:
         headers = getattr(request, "headers", {})
@@ -123,6 +129,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return None
         principal = await authenticate(self.db, bearer(request.headers.get("authorization")))
         if principal is None:
+            # Failed authentications are limited per client address: guessing tokens is throttled.
+            wait = await self.failures.take(_address(request))
+            if wait > 0:
+                return throttled_response(wait)
             return JSONResponse(
                 {
                     "errors": [
@@ -136,7 +146,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 headers={"WWW-Authenticate": "Bearer"},
             )
         request.state.principal = principal
-        wait = self.limiter.take(principal.name)
+        wait = await self.limiter.take(principal.name)
         return throttled_response(wait) if wait > 0 else None
 
     async def on_ws_connect(self, context: Context) -> Any:
@@ -151,9 +161,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         token = bearer(header) if header else params.get("token")
         principal = await authenticate(self.db, token)
         if principal is None:
-            raise ConnectionRejectionError(
-                {"message": "a valid API token is required", "code": "UNAUTHENTICATED"}
-            )
+            wait = await self.failures.take(_address(context.websocket))
+            code = "THROTTLED" if wait > 0 else "UNAUTHENTICATED"
+            raise ConnectionRejectionError({"message": "a valid API token is required", "code": code})
         context.principal, context.token = principal, token
         context.watchdog = asyncio.create_task(
             sockets.watch(context, lambda t: authenticate(self.db, t), self.settings.token_check_seconds)
@@ -161,13 +171,22 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return UNSET
 
     async def _take(self, key: str) -> float:
-        return self.limiter.take(key)
+        return await self.limiter.take(key)
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
 
 _nobody = Principal("unauthenticated", frozenset(), frozenset())
+
+
+def _address(connection: Any) -> str:
+    client = getattr(connection, "client", None)
+    return client.host if client is not None else "unknown"
 
 
 def _is_graphiql_page(request: Request) -> bool:
@@ -200,6 +219,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             async with workers(database, settings, settings.workers):
                 yield
         finally:
+            await graphql.close()
             if db is None:
                 await database.dispose()
 

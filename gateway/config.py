@@ -47,6 +47,9 @@ class Settings:
     # Rate limit per token: a bucket of `rate_limit_burst` requests refilled at `rate_limit_per_second`.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+    # Failed authentications per client address (any token, or none): a bucket of this burst.
+    auth_failures_per_second: float = 1.0
+    auth_failure_burst: int = 20
     # WebSockets: a socket's token is checked again this often (a revoked token's sockets close
     # with 4403) and before every operation; subscriptions open at once per token and per process.
     token_check_seconds: float = 2.0
