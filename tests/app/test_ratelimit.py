@@ -76,10 +76,12 @@ async def test_the_app_limits_through_redis_when_configured(db: Database, settin
     headers = {"Authorization": f"Bearer {token}"}
     statuses = []
     for app in apps:
-        async with app.router.lifespan_context(app):  # closes the instance's Redis client
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://g"
-            ) as client:
-                for _ in range(2 if app is apps[0] else 1):
-                    statuses.append((await client.post("/graphql", json=QUERY, headers=headers)).status_code)
+        transport = httpx.ASGITransport(app=app)
+        # The lifespan closes the instance's Redis client.
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://g") as client,
+        ):
+            for _ in range(2 if app is apps[0] else 1):
+                statuses.append((await client.post("/graphql", json=QUERY, headers=headers)).status_code)
     assert statuses == [200, 200, 429]
