@@ -48,6 +48,10 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: Loaders | None = None
     statements: int = 0
+    # Nodes: requested (the cost computed before execution) and returned by plain lists, which the
+    # cost cannot know in advance (resolvers.relations.charge stops the operation past the limit).
+    cost: int = 0
+    list_nodes: int = 0
     # A WebSocket's context is shared by its operations (strawberry makes one per connection): the
     # socket and its token, so that each operation runs in a fork and the token is checked again.
     websocket: Any = None
@@ -65,6 +69,8 @@ class Context:
             _lock=asyncio.Lock(),
             _loaders=None,
             statements=0,
+            cost=0,
+            list_nodes=0,
             websocket=None,
             watchdog=None,
         )

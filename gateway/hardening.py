@@ -259,6 +259,8 @@ class QueryLimits(SchemaExtension):
                 self.settings.page_size_default,
                 context.operation_name,
             )
+            if hasattr(context.context, "list_nodes"):  # plain lists are charged against the rest
+                context.context.cost = self.cost
             limit = self.settings.max_query_cost
             if self.cost > limit:  # execution is skipped
                 error = limit_exceeded("QUERY_COST", limit, self.cost)
@@ -268,7 +270,9 @@ class QueryLimits(SchemaExtension):
     def get_results(self) -> dict[str, Any]:
         if self.cost is None:
             return {}
-        return {"cost": {"requestedNodes": self.cost, "maxCost": self.settings.max_query_cost}}
+        cost = {"requestedNodes": self.cost, "maxCost": self.settings.max_query_cost}
+        listed = getattr(self.execution_context.context, "list_nodes", 0)
+        return {"cost": {**cost, "listNodes": listed} if listed else cost}
 
 
 def hardening_extensions(settings: Settings) -> list[Any]:

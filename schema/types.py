@@ -17,7 +17,7 @@ from gateway.ids import encode
 from gateway.settlement.money import from_minor
 from resolvers import filters
 from resolvers.permissions import creator
-from resolvers.relations import ctx, many, one, paged
+from resolvers.relations import charge, ctx, many, one, paged
 from schema.connection import Connection
 from schema.enums import (
     ApplicationKind,
@@ -257,7 +257,7 @@ class InvoiceItem(Node):
     @strawberry.field(description="TAX items whose parent is this item.")
     async def taxation_items(self, info: Info) -> list[InvoiceItem]:
         return await many(
-            ctx(info).loaders.taxation_items_by_receivable_item, self._row.id, InvoiceItem.from_row
+            info, ctx(info).loaders.taxation_items_by_receivable_item, self._row.id, InvoiceItem.from_row
         )
 
 
@@ -370,7 +370,7 @@ class DebitMemoItem(Node):
     @strawberry.field
     async def taxation_items(self, info: Info) -> list[DebitMemoItem]:
         return await many(
-            ctx(info).loaders.taxation_items_by_receivable_item, self._row.id, DebitMemoItem.from_row
+            info, ctx(info).loaders.taxation_items_by_receivable_item, self._row.id, DebitMemoItem.from_row
         )
 
 
@@ -523,7 +523,7 @@ class CreditMemoItem(Node):
     @strawberry.field
     async def taxation_items(self, info: Info) -> list[CreditMemoItem]:
         return await many(
-            ctx(info).loaders.taxation_items_by_credit_memo_item, self._row.id, CreditMemoItem.from_row
+            info, ctx(info).loaders.taxation_items_by_credit_memo_item, self._row.id, CreditMemoItem.from_row
         )
 
     @strawberry.field(description="The invoice item it credits, when created from an invoice.")
@@ -535,7 +535,7 @@ class CreditMemoItem(Node):
     @strawberry.field
     async def item_parts(self, info: Info) -> list[CreditMemoItemPart]:
         return await many(
-            ctx(info).loaders.item_parts_by_credit_memo_item, self._row.id, CreditMemoItemPart.from_row
+            info, ctx(info).loaders.item_parts_by_credit_memo_item, self._row.id, CreditMemoItemPart.from_row
         )
 
 
@@ -558,7 +558,9 @@ class CreditMemoPart(Node):
 
     @strawberry.field
     async def item_parts(self, info: Info) -> list[CreditMemoItemPart]:
-        return await many(ctx(info).loaders.item_parts_by_part, self._row.id, CreditMemoItemPart.from_row)
+        return await many(
+            info, ctx(info).loaders.item_parts_by_part, self._row.id, CreditMemoItemPart.from_row
+        )
 
 
 @strawberry.type
@@ -666,7 +668,7 @@ class PaymentPart(Node):
 
     @strawberry.field
     async def item_parts(self, info: Info) -> list[PaymentItemPart]:
-        return await many(ctx(info).loaders.item_parts_by_part, self._row.id, PaymentItemPart.from_row)
+        return await many(info, ctx(info).loaders.item_parts_by_part, self._row.id, PaymentItemPart.from_row)
 
 
 @strawberry.type
@@ -738,7 +740,9 @@ class Application(Node):
     @strawberry.field(description="Movements between items; a refund's lines are in refundLines.")
     async def lines(self, info: Info) -> list[ApplicationLine]:
         rows = await ctx(info).loaders.lines_by_application.load(self._row.id)
-        return [ApplicationLine.from_row(r) for r in rows if r.target_id is not None]
+        lines = [ApplicationLine.from_row(r) for r in rows if r.target_id is not None]
+        charge(info, len(lines))
+        return lines
 
 
 @strawberry.type
