@@ -4,25 +4,16 @@ variables and as every scalar argument never produce a 500, an error without a c
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import auth
-from gateway.app import create_app
-from gateway.config import Settings
-from gateway.db import Database
-from gateway.seed import SeedSpec, seed
 from gateway.settlement.errors import Code
+from tests.app.test_fuzz import World as FuzzWorld
 from tests.app.test_security import counts
 
 JSON: st.SearchStrategy[Any] = st.recursive(
@@ -87,34 +78,14 @@ CODES = {
 RULE_CODES = {c.value for c in Code}
 
 
-class World:
-    """One seeded database and app for a whole property run."""
+class World(FuzzWorld):
+    """The fuzz test's seeded database and app, with its row counts before the run."""
 
     def __init__(self) -> None:
-        from gateway.migrate import upgrade
-
-        self.loop = asyncio.new_event_loop()
-        self.dir = Path(tempfile.mkdtemp())
-        url = f"sqlite+aiosqlite:///{self.dir / 'hostile.db'}"
-        upgrade(Settings(database_url=url))
-        self.settings = Settings(
-            database_url=url, workers=0, rate_limit_per_second=1e6, rate_limit_burst=10**6
-        )
-        self.db = Database(self.settings)
-        self.loop.run_until_complete(
-            seed(self.db, SeedSpec(accounts=1, invoices_per_account=1), self.settings)
-        )
-        token = self.loop.run_until_complete(
-            auth.create_token(self.db, name="hostile", permissions=["admin"])
-        )
-        self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(self.settings, db=self.db)),
-            base_url="http://hostile",
-            headers={"Authorization": f"Bearer {token}"},
-        )
+        super().__init__()
         self.before = self.loop.run_until_complete(counts(self.db))
 
-    def send(self, body: bytes) -> None:
+    def post(self, body: bytes) -> None:
         response = self.loop.run_until_complete(
             self.client.post("/graphql", content=body, headers={"content-type": "application/json"})
         )
@@ -130,10 +101,7 @@ class World:
         try:
             assert self.loop.run_until_complete(counts(self.db)) == self.before  # nothing was written
         finally:
-            self.loop.run_until_complete(self.client.aclose())
-            self.loop.run_until_complete(self.db.dispose())
-            self.loop.close()
-            shutil.rmtree(self.dir, ignore_errors=True)
+            super().close()
 
 
 @pytest.fixture(scope="module")
@@ -149,13 +117,13 @@ PROPERTY = settings(deadline=None, database=None, suppress_health_check=list(Hea
 @PROPERTY
 @given(body=st.binary(max_size=300))
 def test_random_bytes_as_the_body(world: World, body: bytes) -> None:
-    world.send(body)
+    world.post(body)
 
 
 @PROPERTY
 @given(value=JSON)
 def test_random_json_values_as_the_body(world: World, value: Any) -> None:
-    world.send(json.dumps(value).encode())
+    world.post(json.dumps(value).encode())
 
 
 @PROPERTY
@@ -163,7 +131,7 @@ def test_random_json_values_as_the_body(world: World, value: Any) -> None:
 def test_random_json_values_as_the_variables(
     world: World, operation: tuple[str, Any], variables: Any
 ) -> None:
-    world.send(json.dumps({"query": operation[0], "variables": variables}).encode())
+    world.post(json.dumps({"query": operation[0], "variables": variables}).encode())
 
 
 @PROPERTY
@@ -174,4 +142,4 @@ def test_random_json_values_as_the_variables(
 def test_random_scalar_arguments(world: World, operation: tuple[str, Any], values: dict[str, Any]) -> None:
     query = operation[0]
     used = {name: value for name, value in values.items() if f"${name}:" in query or f"${name})" in query}
-    world.send(json.dumps({"query": query, "variables": used}).encode())
+    world.post(json.dumps({"query": query, "variables": used}).encode())

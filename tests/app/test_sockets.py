@@ -23,6 +23,7 @@ from gateway.db import Database
 from gateway.ids import encode
 from tests import factories as f
 from tests.app.test_security import counts
+from tests.app.test_subscriptions import post
 
 EVENTS = "subscription { settlementEvents { cursor kind account { number } } }"
 COUNT = "{ accounts { totalCount } }"
@@ -101,13 +102,7 @@ async def world(db: Database) -> dict[str, str]:
 
 async def http_post(base: Base, query: str, **variables: Any) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=30) as client:
-        body = (
-            await client.post(
-                f"{base}/graphql", json={"query": query, "variables": variables}, headers=base.headers
-            )
-        ).json()
-    assert "errors" not in body, body
-    return body["data"]  # type: ignore[no-any-return]
+        return await post(client, base, query, **variables)
 
 
 async def event(ws: Socket, op: str, base: Base, ids: dict[str, str]) -> dict[str, Any]:
