@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -9,7 +10,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -17,18 +18,19 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from gateway import graphiql
+from gateway import graphiql, ratelimit, sockets, transport
 from gateway.auth import authenticate, bearer
 from gateway.config import Settings
 from gateway.context import ANONYMOUS_ADMIN, Context, Principal
 from gateway.db import Database
 from gateway.downloads import download
-from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, throttled_response
+from gateway.hardening import BodySizeLimit, hardening_extensions, throttled_response
 from gateway.masking import MaskUnexpectedErrors
 from gateway.persisted import PersistedQueries, RequestRefused
 from schema.build import build_schema
@@ -48,6 +50,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                     lambda: ParserCache(maxsize=512),
                     lambda: ValidationCache(maxsize=512),
                     *hardening_extensions(settings),
+                    sockets.factory(lambda token: authenticate(self.db, token), self._take),
                     *([PlannedReads] if settings.planned_reads else []),  # after the limits
                 ]
             ),
@@ -60,7 +63,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.page = graphiql.page_html() if settings.graphiql else ""
         self.persisted = PersistedQueries(settings.persisted_query_entries, settings.persisted_query_bytes)
-        self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.redis = ratelimit.redis_client(settings.redis_url)  # shared buckets across instances
+        self.limiter = ratelimit.Buckets(
+            settings.rate_limit_per_second, settings.rate_limit_burst, self.redis
+        )
+        self.failures = ratelimit.Buckets(
+            settings.auth_failures_per_second, settings.auth_failure_burst, self.redis, "address"
+        )
 
     async def get_context(self, request: Any, response: Any) -> Context:
         headers = getattr(request, "headers", {})
@@ -76,6 +85,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             context.principal = principal
         elif self.settings.auth:
             context.principal = _nobody  # a WebSocket, until its connection_init (on_ws_connect)
+        if isinstance(request, WebSocket):
+            context.websocket = request  # shared by the socket's operations: each runs in a fork
         opened = _contexts.get()
         if opened is not None:
             opened.append(context)
@@ -96,9 +107,15 @@ class GatewayGraphQL(GraphQL[Context, None]):
             )
         except RequestRefused as error:
             return JSONResponse(error.body, status_code=error.status)
+        except transport.BadRequest as bad:
+            return transport.refusal(bad.message, bad.code, bad.status)
+        except HTTPException as refused:  # strawberry's own refusals: JSON with a code, not plain text
+            return transport.refusal(refused.reason, "BAD_REQUEST", refused.status_code)
         finally:
             _contexts.reset(token)
             for each in opened:
+                if each.watchdog is not None:
+                    each.watchdog.cancel()
                 await each.close()
 
     async def _authenticate(self, request: Request) -> Response | None:
@@ -108,6 +125,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return None
         principal = await authenticate(self.db, bearer(request.headers.get("authorization")))
         if principal is None:
+            # Failed authentications are limited per client address: guessing tokens is throttled.
+            wait = await self.failures.take(_address(request))
+            if wait > 0:
+                return throttled_response(wait)
             return JSONResponse(
                 {
                     "errors": [
@@ -121,7 +142,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 headers={"WWW-Authenticate": "Bearer"},
             )
         request.state.principal = principal
-        wait = self.limiter.take(principal.name)
+        wait = await self.limiter.take(principal.name)
         return throttled_response(wait) if wait > 0 else None
 
     async def on_ws_connect(self, context: Context) -> Any:
@@ -136,26 +157,35 @@ class GatewayGraphQL(GraphQL[Context, None]):
         token = bearer(header) if header else params.get("token")
         principal = await authenticate(self.db, token)
         if principal is None:
-            raise ConnectionRejectionError(
-                {"message": "a valid API token is required", "code": "UNAUTHENTICATED"}
-            )
-        context.principal = principal
+            wait = await self.failures.take(_address(context.websocket))
+            code = "THROTTLED" if wait > 0 else "UNAUTHENTICATED"
+            raise ConnectionRejectionError({"message": "a valid API token is required", "code": code})
+        context.principal, context.token = principal, token
+        context.watchdog = asyncio.create_task(
+            sockets.watch(context, lambda t: authenticate(self.db, t), self.settings.token_check_seconds)
+        )
         return UNSET
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Refuse what is not one GraphQL request (gateway.transport) before strawberry parses it; then
+        resolve automatic persisted queries (gateway.persisted)."""
+        if request.method == "GET":
+            params = request.query_params
+            transport.json_param(params.get("variables"))
+            transport.json_param(params.get("extensions"))
+        elif "application/json" in (request.content_type or ""):
+            transport.json_object(await request.get_body())
         data = await super().parse_http_body(request)
         for item in data if isinstance(data, list) else [data]:
             self.persisted.resolve(item)
         return data
 
     async def execute_single(self, *, request_data: GraphQLRequestData, **kwargs: Any) -> Any:  # type: ignore[override]
-        """A subscription by plain HTTP would run as a query and fail inside: refuse it up front."""
-        if request_data.protocol == "http" and _is_subscription(request_data):
-            raise RequestRefused(
-                "subscriptions are served over a WebSocket on /graphql (graphql-transport-ws or graphql-ws)",
-                "INVALID_VALUE",
-                400,
-                ["query"],
+        """A subscription by plain HTTP (its text sent, or a persisted hash) would run as a query and
+        fail inside: refuse it up front."""
+        if request_data.protocol == "http":
+            transport.refuse_subscription(
+                request_data.query, request_data.operation_name, self.settings.max_query_tokens
             )
         return await super().execute_single(request_data=request_data, **kwargs)
 
@@ -166,6 +196,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
         headers = {"Content-Security-Policy": graphiql.CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"}
         return HTMLResponse(self.page, headers=headers)
 
+    async def _take(self, key: str) -> float:
+        return await self.limiter.take(key)
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+
     def encode_json(self, data: object) -> str:
         # A str, not bytes: strawberry sends bytes as *binary* WebSocket frames, which GraphiQL and the
         # graphql-ws client reject; every message of both protocols must be a text frame.
@@ -175,14 +212,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
 _nobody = Principal("unauthenticated", frozenset(), frozenset())
 
 
-def _is_subscription(data: GraphQLRequestData) -> bool:
-    if not data.query or "subscription" not in data.query:  # the common case, without parsing
-        return False
-    try:
-        operation = get_operation_ast(parse(data.query), data.operation_name)
-    except GraphQLError:
-        return False  # validation reports it
-    return operation is not None and operation.operation == OperationType.SUBSCRIPTION
+def _address(connection: Any) -> str:
+    client = getattr(connection, "client", None)
+    return client.host if client is not None else "unknown"
 
 
 def _is_graphiql_page(request: Any) -> bool:
@@ -246,6 +278,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             async with workers(database, settings, settings.workers):
                 yield
         finally:
+            await graphql.close()
             if db is None:
                 await database.dispose()
 

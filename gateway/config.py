@@ -52,6 +52,16 @@ class Settings:
     rate_limit_burst: int = 100
     # Reads whose every field schema/model.py declares skip graphql-core's per-field execution.
     planned_reads: bool = True
+    # Failed authentications per client address (any token, or none): a bucket of this burst.
+    auth_failures_per_second: float = 1.0
+    auth_failure_burst: int = 20
+    # WebSockets: a socket's token is checked again this often (a revoked token's sockets close
+    # with 4403) and before every operation; subscriptions open at once per token and per process.
+    token_check_seconds: float = 2.0
+    max_subscriptions_per_token: int = 20
+    max_subscriptions: int = 500
+    # Strict input: a date more than this many days from today is refused (INVALID_VALUE).
+    max_date_distance_days: int = 3_660
     log_level: str = "INFO"
     # Credit memo files: where the local file store keeps them, the largest upload, the accepted
     # content types (comma-separated).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,32 @@ class Context:
     _loaders: Loaders | None = None
     statements: int = 0
     planned: bool = False  # answered by schema.planner rather than graphql-core's executor
+    # Nodes: requested (the cost computed before execution) and returned by plain lists, which the
+    # cost cannot know in advance (resolvers.relations.charge stops the operation past the limit).
+    cost: int = 0
+    list_nodes: int = 0
+    # A WebSocket's context is shared by its operations (strawberry makes one per connection): the
+    # socket and its token, so that each operation runs in a fork and the token is checked again.
+    websocket: Any = None
+    token: str | None = None
+    watchdog: asyncio.Task[None] | None = None
+
+    def fork(self) -> Context:
+        """A context of its own for one operation over a shared WebSocket: the same caller, a fresh
+        snapshot and fresh loaders (nothing cached from an earlier operation)."""
+        return dataclasses.replace(
+            self,
+            request_id=uuid.uuid4().hex[:16],
+            _conn=None,
+            _txn=None,
+            _lock=asyncio.Lock(),
+            _loaders=None,
+            statements=0,
+            cost=0,
+            list_nodes=0,
+            websocket=None,
+            watchdog=None,
+        )
 
     @property
     def loaders(self) -> Loaders:

@@ -74,13 +74,14 @@ def is_retryable(exc: BaseException) -> bool:
 
 class Database:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None, bus: Any = None) -> None:
-        from gateway.events import create_bus
+        from gateway.events import Slots, create_bus
 
         self.settings = settings
         self.engine = engine or create_engine(settings)
         self.is_sqlite = settings.is_sqlite
         # every committed write wakes the subscribers (they read what changed from the rows)
         self.bus = bus or create_bus(settings.redis_url)
+        self.subscriptions = Slots(settings.max_subscriptions_per_token, settings.max_subscriptions)
 
     @asynccontextmanager
     async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:

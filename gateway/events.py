@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import orjson
@@ -105,6 +105,36 @@ class RedisBus(LocalBus):
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()
             await self._redis.aclose()
+
+
+class SubscriptionLimit(Exception):
+    def __init__(self, name: str, max: int, actual: int) -> None:
+        super().__init__(f"{name}: {actual} > {max}")
+        self.name, self.max, self.actual = name, max, actual
+
+
+class Slots:
+    """Open subscriptions of this process, per token and in all: each holds a slot while it runs,
+    so that idle subscribers cannot pile up without bound (SUBSCRIPTIONS_PER_TOKEN, SUBSCRIPTIONS)."""
+
+    def __init__(self, per_key: int, total: int) -> None:
+        self.per_key, self.total = per_key, total
+        self.open: dict[str, int] = defaultdict(int)
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        in_all = sum(self.open.values())
+        if self.open[key] >= self.per_key:
+            raise SubscriptionLimit("SUBSCRIPTIONS_PER_TOKEN", self.per_key, self.open[key] + 1)
+        if in_all >= self.total:
+            raise SubscriptionLimit("SUBSCRIPTIONS", self.total, in_all + 1)
+        self.open[key] += 1
+        try:
+            yield
+        finally:
+            self.open[key] -= 1
+            if not self.open[key]:
+                del self.open[key]
 
 
 def create_bus(redis_url: str | None) -> Bus:

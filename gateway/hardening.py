@@ -52,6 +52,12 @@ LIMITS = {
     "QUERY_DEPTH": ("QUERY_TOO_DEEP", "levels of nesting", "fetch the deeper data in a second query, by id"),
     "ALIASES": ("TOO_MANY_ALIASES", "aliased fields", "use fewer aliases (nodes(ids:) fetches many)"),
     "QUERY_TOKENS": ("TOO_MANY_TOKENS", "tokens", "send a shorter document (fewer fields and comments)"),
+    "SUBSCRIPTIONS_PER_TOKEN": (
+        "TOO_MANY_SUBSCRIPTIONS",
+        "subscriptions open for this token",
+        "end a subscription first (one settlementEvents without accountId sees every account)",
+    ),
+    "SUBSCRIPTIONS": ("TOO_MANY_SUBSCRIPTIONS", "subscriptions open on this instance", "try again later"),
     "QUERY_COST": (
         "QUERY_TOO_COSTLY",
         "nodes requested",
@@ -254,6 +260,8 @@ class QueryLimits(SchemaExtension):
                 self.settings.page_size_default,
                 context.operation_name,
             )
+            if hasattr(context.context, "list_nodes"):  # plain lists are charged against the rest
+                context.context.cost = self.cost
             limit = self.settings.max_query_cost
             if self.cost > limit:  # execution is skipped
                 error = limit_exceeded("QUERY_COST", limit, self.cost)
@@ -263,7 +271,9 @@ class QueryLimits(SchemaExtension):
     def get_results(self) -> dict[str, Any]:
         if self.cost is None:
             return {}
-        return {"cost": {"requestedNodes": self.cost, "maxCost": self.settings.max_query_cost}}
+        cost = {"requestedNodes": self.cost, "maxCost": self.settings.max_query_cost}
+        listed = getattr(self.execution_context.context, "list_nodes", 0)
+        return {"cost": {**cost, "listNodes": listed} if listed else cost}
 
 
 def hardening_extensions(settings: Settings) -> list[Any]:

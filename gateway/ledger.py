@@ -170,6 +170,7 @@ async def load_targets(
             amount=r.amount,
             balance=r.balance,
             items=tuple(items[pk]),
+            referred_credit_memo_id=getattr(r, "referred_credit_memo_id", None),
         )
         for pk, r in rows.items()
     }

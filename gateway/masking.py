@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 log = logging.getLogger("gateway.errors")
@@ -19,9 +19,23 @@ def is_expected(error: GraphQLError) -> bool:
     return original is None or isinstance(original, GraphQLError)
 
 
+def coded(error: GraphQLError) -> GraphQLError:
+    """Every refusal carries ``extensions.code``: graphql-core's own syntax, validation and variable
+    errors get GRAPHQL_PARSE_FAILED or GRAPHQL_VALIDATION_FAILED (the names Apollo uses)."""
+    if (error.extensions or {}).get("code"):
+        return error
+    code = "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
+    error.extensions = {**(error.extensions or {}), "code": code}
+    return error
+
+
 class MaskUnexpectedErrors(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
-        yield
+        try:
+            yield
+        except GraphQLError as error:  # a parse error raised by ParserCache inside the hooks
+            coded(error)
+            raise
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if not errors:
@@ -32,7 +46,7 @@ class MaskUnexpectedErrors(SchemaExtension):
     @staticmethod
     def _mask(error: GraphQLError, request_id: str) -> GraphQLError:
         if is_expected(error):
-            return error
+            return coded(error)
         original: Any = error.original_error
         log.error(
             "unexpected error in %s (request %s)",

@@ -49,8 +49,8 @@ async def find(info: Info, type_name: str, raw: str | None) -> Row[Any] | None:
         if decoded[0] != type_name:
             return None
         row = await getattr(loaders, kind.by_id).load(decoded[1])
-    elif kind.by_number is not None:
-        row = await getattr(loaders, kind.by_number).load(raw.strip())
+    elif kind.by_number is not None and ids.plausible_number(raw):
+        row = await getattr(loaders, kind.by_number).load(raw)
     else:
         return None
     if row is None or not kind.is_a(row):

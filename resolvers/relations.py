@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from gateway.context import Context
+from gateway.hardening import limit_exceeded
 from gateway.reads import Cond
 from schema.connection import Connection, build, page_spec
 
@@ -28,9 +29,23 @@ async def one(
 
 
 async def many(
-    loader: DataLoader[int, list[Row[Any]]], pk: int, to_node: Callable[[Row[Any]], Any]
+    info: Info, loader: DataLoader[int, list[Row[Any]]], pk: int, to_node: Callable[[Row[Any]], Any]
 ) -> list[Any]:
-    return [to_node(r) for r in await loader.load(pk)]
+    """A plain list (not a connection): its real size is charged against the cost limit."""
+    rows = await loader.load(pk)
+    charge(info, len(rows))
+    return [to_node(r) for r in rows]
+
+
+def charge(info: Info, nodes: int) -> None:
+    """Count the nodes a plain list returns: the cost computed before execution counts such a list
+    as one node per parent, its real size is known only now. Past ``max_query_cost`` in all, the
+    operation stops with QUERY_TOO_COSTLY (the list is not answered)."""
+    c = ctx(info)
+    c.list_nodes += nodes
+    limit, actual = c.settings.max_query_cost, c.cost + c.list_nodes
+    if actual > limit:
+        raise limit_exceeded("QUERY_COST", limit, actual)
 
 
 async def paged(

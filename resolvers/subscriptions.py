@@ -1,12 +1,17 @@
 """Subscription sources. The database is the source of truth: events are rows, read in id order
-from the subscriber's cursor; a job's state is its row. Rows are polled at a short interval."""
+from the subscriber's cursor; a job's state is its row. Rows are polled at a short interval.
+
+A subscription holds no database connection while it waits: it reads in a short snapshot, yields,
+and closes the snapshot before waiting for the next wake-up. Each holds a slot of
+``db.subscriptions`` (per token and per process) while it runs."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +20,8 @@ from sqlalchemy import Row, select
 from strawberry.types import Info
 
 from gateway import store as s
-from gateway.events import EVENTS, job_channel
+from gateway.events import EVENTS, SubscriptionLimit, job_channel
+from gateway.hardening import limit_exceeded
 from resolvers.lookup import find
 from resolvers.relations import ctx
 from schema.connection import QueryArgumentError
@@ -32,7 +38,7 @@ def event_id(cursor: str, field: str = "after") -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != "event" or not value.isdigit():
+        if prefix != "event" or not (value.isascii() and value.isdigit() and len(value) <= 18):
             raise ValueError
         return int(value)
     except (ValueError, UnicodeDecodeError, binascii.Error):
@@ -58,20 +64,33 @@ async def job_states(info: Info, raw_id: str) -> AsyncIterator[Row[Any]]:
         raise QueryArgumentError(f"job {raw_id} does not exist", ["id"])
     row: Any = found
     last = None
-    async with c.db.bus.listen(job_channel(row.id)) as queue:
-        while True:
-            state = (row.status, row.processed_items)
-            if state != last:
-                last = state
-                await c.after_write()  # the yielded job's fields must read fresh rows
-                yield row
-            if row.status in ("COMPLETED", "FAILED"):
-                return
-            message = await _next(queue)
-            await c.after_write()
-            row = await c.read(partial(_one_job, pk=row.id))
-            if message and "processed" in message and row.status == "PROCESSING":
-                row = _with_progress(row, int(message["processed"]))
+    with _slot(info):
+        async with c.db.bus.listen(job_channel(row.id)) as queue:
+            while True:
+                state = (row.status, row.processed_items)
+                if state != last:
+                    last = state
+                    await c.after_write()  # the yielded job's fields must read fresh rows
+                    yield row
+                if row.status in ("COMPLETED", "FAILED"):
+                    return
+                await c.after_write()  # no connection held while waiting
+                message = await _next(queue)
+                row = await c.read(partial(_one_job, pk=row.id))
+                if message and "processed" in message and row.status == "PROCESSING":
+                    row = _with_progress(row, int(message["processed"]))
+
+
+@contextlib.contextmanager
+def _slot(info: Info) -> Iterator[None]:
+    """A slot of the process's subscriptions for this token, or TOO_MANY_SUBSCRIPTIONS."""
+    c = ctx(info)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(c.db.subscriptions.hold(c.principal.name))
+        except SubscriptionLimit as full:
+            raise limit_exceeded(full.name, full.max, full.actual) from None
+        yield
 
 
 def _with_progress(row: Row[Any], processed: int) -> Any:
@@ -100,15 +119,17 @@ async def events(info: Info, account_raw: str | None, after: str | None) -> Asyn
     else:
         # No cursor: live events only, from now on.
         position = await c.read(_last_event_id)
-    async with c.db.bus.listen(EVENTS) as queue:
-        while True:
-            await c.after_write()
-            rows = await c.read(partial(_events_after, position=position, accounts=accounts))
-            for row in rows:
-                position = row.id
-                yield row
-            if len(rows) < BATCH:
-                await _next(queue)
+    with _slot(info):
+        async with c.db.bus.listen(EVENTS) as queue:
+            while True:
+                await c.after_write()
+                rows = await c.read(partial(_events_after, position=position, accounts=accounts))
+                for row in rows:
+                    position = row.id
+                    yield row
+                if len(rows) < BATCH:
+                    await c.after_write()  # no connection held while waiting
+                    await _next(queue)
 
 
 async def _last_event_id(conn: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.mutation import Mutation
 from schema.query import Query
-from schema.scalars import DecimalScalar
+from schema.scalars import DateScalar, DecimalScalar
 from schema.subscription import Subscription
 from schema.types import (
     Account,
@@ -60,5 +61,5 @@ def build_schema(extensions: list | None = None) -> strawberry.Schema:
         subscription=Subscription,
         types=NODE_TYPES,
         extensions=extensions or [],
-        config=StrawberryConfig(scalar_map={decimal.Decimal: DecimalScalar}),
+        config=StrawberryConfig(scalar_map={decimal.Decimal: DecimalScalar, datetime.date: DateScalar}),
     )

@@ -77,13 +77,41 @@ def encode_cursor(order_key: str, values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+# What a cursor may carry per ordering column (anything else is a crafted cursor).
+_TEXT_COLUMNS = frozenset({"number"})
+_DATE_COLUMNS = frozenset({"memo_date"})
+_TIME_COLUMNS = frozenset({"created_at"})
+_BIGINT = 2**63
+
+
+def _checked(column: str, value: Any) -> Any:
+    """The decoded value of ``column`` when it has that column's type and range, else ValueError."""
+    decoded = _decode_value(value)
+    if column in _TEXT_COLUMNS:
+        ok = isinstance(decoded, str) and len(decoded) <= 255 and decoded.isprintable()
+    elif column in _DATE_COLUMNS:
+        ok = isinstance(decoded, date) and not isinstance(decoded, datetime)
+    elif column in _TIME_COLUMNS:
+        ok = isinstance(decoded, datetime)
+    else:  # ids, sequence numbers and amounts
+        ok = type(decoded) is int and -_BIGINT <= decoded < _BIGINT
+    if not ok:
+        raise ValueError(column)
+    return decoded
+
+
 def decode_cursor(cursor: str, order_key: str, width: int, field: str = "after") -> tuple[Any, ...]:
+    """The position a cursor of this connection and sort names; anything else (another sort, a
+    crafted value of the wrong type or range) is an INVALID_VALUE at ``field`` (after or before)."""
+    columns = order_key.removesuffix(":desc").split(",")
     try:
-        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(data, list) or data[0] != order_key or len(data) != width + 1:
+        if len(cursor) > 1_000 or not cursor.isascii():
             raise ValueError
-        return tuple(_decode_value(v) for v in data[1:])
-    except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(data, list) or len(data) != width + 1 or data[0] != order_key:
+            raise ValueError
+        return tuple(_checked(c, v) for c, v in zip(columns, data[1:], strict=True))
+    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error, orjson.JSONDecodeError):
         raise QueryArgumentError(
             f"{field} is not a cursor of this connection (with this sort)", [field]
         ) from None

@@ -40,6 +40,7 @@ FALLBACK: frozenset[str] = frozenset(
         "Query.creditMemoPdfStatus",
         "Job.*",  # progress is live in the worker; errors are JSON to decode
         "SettlementEvent.*",
+        "Application.createdBy",  # depends on the caller (resolvers.permissions.creator)
         # a credit memo's files, PDF and emails (schema.memo_files)
         "CreditMemo.files",
         "CreditMemo.pdf",
@@ -421,7 +422,6 @@ MODEL: dict[str, View] = {
             "effective_date": day("effective_date"),
             "amount": money("amount"),
             "rule": text("rule"),
-            "created_by": text("created_by"),
             "created_at": stamp("created_at"),
         },
         {

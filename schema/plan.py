@@ -73,6 +73,14 @@ class Plan:
         self.variables: VariableValues | None = None
         self.levels: list[Callable[[], Any]] = []
 
+    def charge(self, nodes: int) -> None:
+        """Count a plain list's nodes, as resolvers.relations.charge does on the standard path (the
+        cost known before execution counts such a list as one node per parent). Past the cost limit
+        the standard executor answers (QUERY_TOO_COSTLY, with its path)."""
+        self.ctx.list_nodes += nodes
+        if self.ctx.cost + self.ctx.list_nodes > self.ctx.settings.max_query_cost:
+            raise Fallback
+
     # -- field collection, as graphql-core's CollectFields does it -------------------------------
 
     def collect(

@@ -217,6 +217,7 @@ async def _many(plan: Plan, entries: list[Entry], key: str, relation: Many, node
                 items.append(child_out)
                 groups[type_of(relation, child)].append((child, child_out))
         out[key] = items
+        plan.charge(len(items))
     plan.enqueue(groups, nodes)
 
 
@@ -266,8 +267,9 @@ class PlannedReads(SchemaExtension):
                     ec.schema, ec.graphql_document, ec.operation_name, ec.variables, ec.context
                 )
             except Fallback:
-                pass
+                ec.context.list_nodes = 0  # the standard executor counts again
             except Exception:  # a planner bug must not cost the answer: graphql-core gives it
+                ec.context.list_nodes = 0
                 log.warning(
                     "planned read failed; executing normally (request %s)",
                     ec.context.request_id,

@@ -11,7 +11,7 @@ from sqlalchemy import Row
 from strawberry.types import Info
 
 from resolvers import subscriptions
-from resolvers.permissions import denied_read
+from resolvers.permissions import creator, denied_read
 from resolvers.relations import ctx, one
 from schema.enums import SettlementEventKind
 from schema.types import Account, Application, CreditMemo, Job, Payment, _utc
@@ -22,7 +22,6 @@ class SettlementEvent:
     cursor: str = strawberry.field(description="Pass as `after` to resume without missing an event.")
     kind: SettlementEventKind
     occurred_at: datetime.datetime
-    created_by: str | None
     _row: strawberry.Private[Row[Any]]
 
     @classmethod
@@ -31,9 +30,12 @@ class SettlementEvent:
             cursor=subscriptions.event_cursor(r.id),
             kind=r.kind,
             occurred_at=_utc(r.occurred_at),
-            created_by=r.created_by,
             _row=r,
         )
+
+    @strawberry.field(description="Who asked for it; an account-scoped token sees only its own name.")
+    def created_by(self, info: Info) -> str | None:
+        return creator(info, self._row.created_by)
 
     @strawberry.field
     async def account(self, info: Info) -> Account:

@@ -17,7 +17,8 @@ from strawberry.types import Info
 
 from gateway.ids import encode
 from gateway.settlement.money import from_minor
-from resolvers.relations import ctx, many, one, paged
+from resolvers.permissions import creator
+from resolvers.relations import charge, ctx, many, one, paged
 from schema.connection import Connection
 from schema.enums import (
     ApplicationKind,
@@ -65,7 +66,9 @@ async def follow(info: Info, source: Any, name: str, **args: Any) -> Any:
     if isinstance(relation, Many):
         rows = await getattr(loaders, relation.loader).load(row.id)
         keep = relation.keep
-        return [build(r) for r in rows if keep is None or keep(r)]
+        kept = [build(r) for r in rows if keep is None or keep(r)]
+        charge(info, len(kept))  # a plain list's real size, against the cost limit
+        return kept
     where, order, descending = await relation.resolve(info, args)
     return await paged(
         info,
@@ -365,7 +368,9 @@ class CreditMemo(Node, RowView):
 
     @strawberry.field(description="Every emailing of this memo, oldest first.")
     async def emails(self, info: Info) -> list[CreditMemoEmail]:
-        return await many(ctx(info).loaders.emails_by_credit_memo, self._row.id, CreditMemoEmail.from_row)
+        return await many(
+            info, ctx(info).loaders.emails_by_credit_memo, self._row.id, CreditMemoEmail.from_row
+        )
 
     @strawberry.field
     async def referred_invoice(self, info: Info) -> Invoice | None:
@@ -551,9 +556,14 @@ class Application(Node, RowView):
     effective_date: datetime.date
     amount: Decimal
     rule: ApplicationRule | None = strawberry.field(description="The rule actually used to allocate items.")
-    created_by: str | None = strawberry.field(description="The name of the token that asked for it.")
     created_at: datetime.datetime
     _row: strawberry.Private[Row[Any]]
+
+    @strawberry.field(
+        description="The name of the token that asked for it (an account-scoped token sees only its own)."
+    )
+    def created_by(self, info: Info) -> str | None:
+        return creator(info, self._row.created_by)
 
     @strawberry.field
     async def credit_memo(self, info: Info) -> CreditMemo | None:

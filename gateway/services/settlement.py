@@ -21,7 +21,7 @@ from gateway.config import Settings
 from gateway.db import Database
 from gateway.ids import Ref, decode
 from gateway.services.documents import SYSTEM, Actor, today
-from gateway.settlement import engine
+from gateway.settlement import engine, finality
 from gateway.settlement import errors as e
 from gateway.settlement.documents import PlannedItem as NewPlannedItem
 from gateway.settlement.limits import check_apply_counts, check_reversal_counts, check_unapply_counts
@@ -603,6 +603,17 @@ async def validate_async(
             )
         )
     rows = await _read_targets(conn, target_ids)
+    named = [(t.field, pk) for t, pk in zip(data.targets, ids, strict=True) if pk is not None]
+    referred = [(f, getattr(rows.get(pk), "referred_credit_memo_id", None)) for f, pk in named]
+    operation, reversed = "unapplied" if unapply else "applied", bool(getattr(src, "reversed", False))
+    errors += finality.refusals(
+        data.source_kind,
+        src.id,
+        src.number,
+        reversed=reversed,
+        operation=operation,
+        targets=referred or [((), r.referred_credit_memo_id) for r in rows.values()],
+    )
     for t, pk in zip(data.targets, ids, strict=True):
         row = rows.get(pk) if pk is not None else None
         if row is None:

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 from gateway.settlement import errors as e
-from gateway.settlement.money import positive_minor
+from gateway.settlement.money import MAX_MINOR, positive_minor
 
 KINDS = ("CHARGE", "DISCOUNT", "TAX")
 
@@ -98,6 +98,16 @@ def plan_items(
             e.InvalidValue(
                 f"a document may have at most {max_items:,} items, this one has {len(planned):,}",
                 field=field,
+            )
+        )
+    total = sum(p.amount for p in planned)
+    if total > MAX_MINOR:  # each item fits, the document's total must too
+        problems.append(
+            e.InvalidValue(
+                f"the items add up to {total:,} minor units; a document carries at most {MAX_MINOR:,}",
+                field=field,
+                max=MAX_MINOR,
+                actual=total,
             )
         )
     if problems:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from gateway.settlement import allocation
+from gateway.settlement import allocation, finality
 from gateway.settlement.checks import (
     Line,
     check_item_sums,
@@ -71,6 +71,9 @@ def apply(
     """Apply a credit memo or a payment to invoices and debit memos (all or nothing)."""
     errors: list[RuleViolation] = []
     check_source(source, errors)
+    errors += finality.refusals(
+        source.kind, source.id, source.number, reversed=source.reversed, operation="applied"
+    )
     rule = resolve_rule(request, default_rule, source, errors)
     day = effective_date(request, source, today, errors, after_latest=source.kind == PAYMENT)
     if not request.targets:

@@ -93,6 +93,7 @@ class Target:
     amount: int
     balance: int
     items: tuple[TargetItem, ...] = ()
+    referred_credit_memo_id: int | None = None  # a reversal or write-off debit memo: its memo
 
 
 @dataclass(frozen=True, slots=True)

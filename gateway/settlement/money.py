@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
 from gateway.settlement.errors import AmountNotPositive, AmountPrecision, InvalidCurrency
+from gateway.settlement.strict import amount_text
 
 # ISO 4217 minor-unit exponents of the currencies the gateway accepts.
 EXPONENTS: dict[str, int] = {
@@ -110,11 +111,13 @@ def format_minor(minor: int, currency: str) -> str:
 
 
 def parse_decimal(amount: Decimal | str, *, field: Sequence[str] = ("amount",)) -> Decimal:
+    """The Decimal of an amount string, refused (INVALID_VALUE) unless it is plain ASCII digits: the
+    text is checked before a Decimal is built, so "1e999990" costs nothing."""
     if isinstance(amount, Decimal):
         value = amount
     else:
         try:
-            value = Decimal(str(amount).strip())
+            value = Decimal(amount_text(str(amount), field=field))
         except InvalidOperation:
             raise AmountPrecision(str(amount), None, None, field=field, malformed=True) from None
     if not value.is_finite():

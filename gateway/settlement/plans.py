@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from gateway.settlement import allocation, money
+from gateway.settlement import allocation, finality, money
 from gateway.settlement.errors import (
     AlreadyReversed,
     AmountExceedsUnapplied,
@@ -127,6 +127,7 @@ def refund(memo: Source, amount: Decimal, *, limits: Limits, today: date, refund
     """Refund from the unapplied amount, FIFO over the memo's items."""
     errors: list[RuleViolation] = []
     _check_posted(memo, errors)
+    errors += finality.closed(memo.kind, memo.number, reversed=memo.reversed, operation="refunded")
     day = refund_date or today
     _not_before(day, memo.doc_date, f"the date of {memo.number}", "refundDate", errors)
     try:
