@@ -16,8 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.typevars import Context as ContextT
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from gateway.auth import authenticate, bearer
 from gateway.config import Settings
@@ -25,6 +27,11 @@ from gateway.context import ANONYMOUS_ADMIN, Context, Principal
 from gateway.db import Database
 from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, throttled_response
 from gateway.masking import MaskUnexpectedErrors
+from gateway.observability import tracing
+from gateway.observability.health import metrics_page, readiness
+from gateway.observability.operation import ObserveOperation, note_cost
+from gateway.observability.requests import middleware as observability_middleware
+from gateway.observability.requests import observe_sql
 from schema.build import build_schema
 
 log = logging.getLogger(__name__)
@@ -32,15 +39,17 @@ _contexts: ContextVar[list[Context] | None] = ContextVar("gateway_contexts", def
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, *, traced: bool = False) -> None:
         super().__init__(
             # Parsing and validating a document costs ~10 ms on this schema; clients repeat theirs.
             build_schema(
                 [
                     MaskUnexpectedErrors,
+                    ObserveOperation,  # after the masking: it sees the errors first
                     lambda: ParserCache(maxsize=512),
                     lambda: ValidationCache(maxsize=512),
                     *hardening_extensions(settings),
+                    *tracing.graphql_extensions(traced),
                 ]
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -129,6 +138,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         context.principal = principal
         return UNSET
 
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        note_cost(result)  # for the access log
+        return await super().process_result(request, result)
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
@@ -147,16 +160,20 @@ def _is_graphiql_page(request: Request) -> bool:
 
 def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
     database = db or Database(settings)
-    graphql = GatewayGraphQL(database, settings)
+    traced = tracing.setup()
+    if traced:
+        tracing.instrument_engine(database.engine)
+    graphql = GatewayGraphQL(database, settings, traced=traced)
+    observe_sql(database.engine)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
-        ok = await database.ping()
-        return JSONResponse(
-            {"status": "ready" if ok else "database unreachable"}, status_code=200 if ok else 503
-        )
+        return await readiness(database)
+
+    async def metrics(request: Request) -> Response:
+        return await metrics_page(request, database, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -170,12 +187,16 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
                 await database.dispose()
 
     app = Starlette(
-        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            *observability_middleware(settings.retry_after_seconds, traced),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        ],
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
         ],
         lifespan=lifespan,
     )

@@ -32,6 +32,7 @@ from gateway import store as s
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.events import job_channel
+from gateway.outage import Backoff, is_unavailable
 from gateway.services import settlement as st
 from gateway.services.documents import SYSTEM, Actor
 from gateway.settlement import errors as e
@@ -87,12 +88,20 @@ class Worker:
         self.lease = timedelta(seconds=settings.job_lease_seconds)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        backoff = Backoff(cap=self.settings.worker_backoff_max_seconds)
         while not stop.is_set():
             try:
                 ran = await self.run_once()
-            except Exception:  # noqa: BLE001 - a worker survives any one job
-                log.exception("worker %s: job run failed", self.name)
-                ran = False
+            except Exception as exc:  # noqa: BLE001 - a worker survives any one job
+                if not is_unavailable(exc):
+                    log.exception("worker %s: job run failed", self.name)
+                    ran = False
+                else:  # one line when the database goes, one when it is back; no traceback per poll
+                    self.db.availability.lost(exc)
+                    await backoff.wait(stop)
+                    continue
+            backoff.reset()
+            self.db.availability.ok()
             if not ran:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.job_poll_seconds)
@@ -202,7 +211,9 @@ class Worker:
         except e.Rejected as rejected:
             await self._fail(job, request, rejected.errors)
             return
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise  # not the job's fault: its lease expires and it runs again once the database is back
             log.exception("job %s failed unexpectedly", job.id)
             await self._fail(
                 job, request, [e.InvalidValue("the job failed unexpectedly; nothing was written")]

@@ -25,7 +25,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _main() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_async_engine(
+        config.get_main_option("sqlalchemy.url"), connect_args=config.attributes.get("connect_args", {})
+    )
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_run)
