@@ -315,9 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         path = settings.sqlite_path
         if path is not None and not path.parent.is_dir():
-            raise Failure(
-                f"cannot open the SQLite database `{path}`: its directory does not exist", DATABASE_UNREACHABLE
-            )
+            message = f"cannot open the SQLite database `{path}`: its directory does not exist"
+            raise Failure(message, DATABASE_UNREACHABLE)
         return int(args.fn(args))
     except KeyboardInterrupt:
         return 130

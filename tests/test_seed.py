@@ -62,4 +62,3 @@ async def test_seed_is_all_or_nothing(
     async with db.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(s.account_t)) == report.accounts == 3
         assert await conn.scalar(select(func.count()).select_from(s.application_t)) > 0
-
