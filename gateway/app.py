@@ -29,7 +29,7 @@ from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, 
 from gateway.masking import MaskUnexpectedErrors
 from gateway.observability import tracing
 from gateway.observability.health import metrics_page, readiness
-from gateway.observability.operation import ObserveOperation, note_cost
+from gateway.observability.operation import ObserveOperation, note_result
 from gateway.observability.requests import middleware as observability_middleware
 from gateway.observability.requests import observe_sql
 from schema.build import build_schema
@@ -139,7 +139,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return UNSET
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
-        note_cost(result)  # for the access log
+        note_result(result, getattr(getattr(request, "state", None), "principal", None))
         return await super().process_result(request, result)
 
     def encode_json(self, data: object) -> bytes:

@@ -32,6 +32,7 @@ from gateway import store as s
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.events import job_channel
+from gateway.observability import metrics
 from gateway.outage import Backoff, is_unavailable
 from gateway.services import settlement as st
 from gateway.services.documents import SYSTEM, Actor
@@ -162,6 +163,7 @@ class Worker:
 
     async def _progress(self, job: Row[Any], fraction: float) -> None:
         done = min(job.total_items, int(job.total_items * fraction))
+        metrics.JOB_ITEMS.inc(max(0, done - LIVE.get(job.id, (0, 0))[0]))
         LIVE[job.id] = (done, job.total_items)
         await self.db.bus.publish(job_channel(job.id), {"processed": done, "total": job.total_items})
         if not self.db.is_sqlite:
@@ -219,6 +221,8 @@ class Worker:
                 job, request, [e.InvalidValue("the job failed unexpectedly; nothing was written")]
             )
             return
+        metrics.JOB_ITEMS.inc(max(0, job.total_items - LIVE.get(job.id, (0, 0))[0]))
+        metrics.JOBS_FINISHED.labels("COMPLETED").inc()
         await self.db.bus.publish(job_channel(job.id), {"status": "COMPLETED"})
 
     async def _fail(self, job: Row[Any], request: dict[str, Any], errors: list[e.RuleViolation]) -> None:
@@ -237,6 +241,7 @@ class Worker:
             await _finish_key(conn, request.get("key"), {"job_id": job.id})
 
         await self.db.write(run)
+        metrics.JOBS_FINISHED.labels("FAILED").inc()
         await self.db.bus.publish(job_channel(job.id), {"status": "FAILED"})
 
 

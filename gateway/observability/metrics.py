@@ -66,21 +66,23 @@ def operation_label(name: str | None) -> str:
     return "other"
 
 
-def outcome(status: int) -> str:
+def outcome(status: int, errors: int = 0) -> str:
     if status == 429:
         return "throttled"
     if status == 503:
         return "unavailable"
     if status >= 500 or status == 0:
         return "server_error"
-    return "client_error" if status >= 400 else "ok"
+    if status >= 400:
+        return "client_error"
+    return "error" if errors else "ok"
 
 
 def observe_request(info: RequestInfo, status: int, elapsed: float, path: str) -> None:
     path = path if path in PATHS else "other"
     kind = info.operation_type or "-"
     name = operation_label(info.operation_name)
-    REQUESTS.labels(path, kind, name, outcome(status)).inc()
+    REQUESTS.labels(path, kind, name, outcome(status, info.errors)).inc()
     LATENCY.labels(path, kind, name).observe(elapsed)
     if info.sql_statements:
         SQL_TIME.labels(kind).observe(info.sql_seconds)

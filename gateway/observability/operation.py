@@ -32,6 +32,8 @@ class ObserveOperation(SchemaExtension):
         errors = getattr(result, "errors", None)
         if not errors:
             return
+        if info is not None:
+            info.errors = len(errors)
         rid = getattr(context, "request_id", None) or request_id()
         result.errors = [self._observe(error, rid, context) for error in errors]  # type: ignore[union-attr]
 
@@ -56,9 +58,19 @@ class ObserveOperation(SchemaExtension):
         return error
 
 
-def note_cost(result: ExecutionResult) -> None:
-    """The cost the hardening extension reported, for the access log."""
+def note_result(result: ExecutionResult, principal: object = None) -> None:
+    """The final HTTP result (errors raised before execution included): the cost the hardening
+    extension reported and the error count for the access log, the request id on every error."""
     info = current()
+    if info is not None and info.token is None:
+        info.token = getattr(principal, "name", None)
     cost = (result.extensions or {}).get("cost")
     if info is not None and isinstance(cost, dict):
         info.cost = cost.get("requestedNodes")
+    if result.errors:
+        if info is not None:
+            info.errors = len(result.errors)
+        rid = request_id()
+        for error in result.errors:
+            if not (error.extensions or {}).get("requestId"):
+                error.extensions = {**(error.extensions or {}), "requestId": rid}

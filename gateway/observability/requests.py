@@ -44,6 +44,7 @@ class RequestInfo:
     operation_type: str | None = None
     token: str | None = None
     cost: int | None = None
+    errors: int = 0  # GraphQL errors in a 200 answer
     sql_seconds: float = 0.0
     sql_statements: int = 0
     outage: BaseException | None = None
@@ -243,6 +244,7 @@ def _access(scope: Scope, status: int, elapsed: float, info: RequestInfo) -> Non
             "operation_type": info.operation_type,
             "token": info.token,
             "cost": info.cost,
+            "errors": info.errors,
             "sql_ms": round(info.sql_seconds * 1000, 2),
             "sql_statements": info.sql_statements,
         },
