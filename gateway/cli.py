@@ -102,7 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,  # our handlers (gateway.observability.logs), one format
         access_log=False,  # ours has the request id, the operation and the token
         ws="websockets-sansio",
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
     return 0
 

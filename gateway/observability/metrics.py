@@ -106,7 +106,8 @@ async def scrape(db: Database) -> tuple[bytes, str]:
     j = s.job_t
     try:
         async with db.connect() as conn:
-            counts = dict((await conn.execute(select(j.c.status, func.count()).group_by(j.c.status))).all())
+            rows = (await conn.execute(select(j.c.status, func.count()).group_by(j.c.status))).all()
+            counts: dict[str, int] = {row[0]: row[1] for row in rows}
             oldest = await conn.scalar(select(func.min(j.c.created_at)).where(j.c.status == "PENDING"))
     except Exception as exc:  # noqa: BLE001 - the metrics still answer, with the database down
         db.availability.lost(exc)
