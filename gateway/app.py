@@ -32,6 +32,7 @@ from gateway.observability.health import metrics_page, readiness
 from gateway.observability.operation import ObserveOperation, note_result
 from gateway.observability.requests import middleware as observability_middleware
 from gateway.observability.requests import observe_sql
+from gateway.shutdown import OpenSockets, TrackSockets
 from schema.build import build_schema
 
 log = logging.getLogger(__name__)
@@ -175,12 +176,22 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
     async def metrics(request: Request) -> Response:
         return await metrics_page(request, database, settings)
 
+    sockets = OpenSockets()
+
+    async def going_away() -> None:
+        """SIGTERM (gateway.shutdown): WebSockets closed with 1001, running jobs handed back."""
+        await sockets.close_all()
+        hand_back = getattr(app.state, "hand_back_jobs", None)
+        if hand_back is not None:
+            await hand_back()
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         from gateway.jobs import workers
 
         try:
-            async with workers(database, settings, settings.workers):
+            async with workers(database, settings, settings.workers) as hand_back:
+                app.state.hand_back_jobs = hand_back
                 yield
         finally:
             if db is None:
@@ -189,6 +200,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
     app = Starlette(
         middleware=[
             *observability_middleware(settings.retry_after_seconds, traced),
+            Middleware(TrackSockets, registry=sockets),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         ],
         routes=[
@@ -201,5 +213,6 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.db = database
+    app.state.going_away = going_away
     app.state.settings = settings
     return app

@@ -71,6 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.shutdown import GracefulServer
 
     base = _settings()
     settings = base.replace(host=args.host or base.host, port=args.port or base.port)
@@ -95,8 +96,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"settlement gateway: http://{settings.host}:{settings.port}/graphql (GraphiQL in a browser)",
         flush=True,
     )
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,  # our handlers (gateway.observability.logs), one format
@@ -104,6 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws="websockets-sansio",
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
+    GracefulServer(config, app.state.going_away).run()
     return 0
 
 
@@ -150,7 +153,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
 
     from gateway.db import Database
-    from gateway.jobs import Worker
+    from gateway.jobs import workers
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
@@ -163,7 +166,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.gather(*(Worker(db, settings).run_forever(stop) for _ in range(args.concurrency)))
+            async with workers(db, settings, args.concurrency):  # hands running jobs back on exit
+                await stop.wait()
         finally:
             await db.dispose()
         return 0

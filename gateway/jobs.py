@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -259,14 +260,57 @@ async def _finish_key(conn: AsyncConnection, key: str | None, response: dict[str
 
 
 @contextlib.asynccontextmanager
-async def workers(db: Database, settings: Settings, count: int):  # type: ignore[no-untyped-def]
-    """Run ``count`` workers in the background for the duration of the block."""
+async def workers(
+    db: Database, settings: Settings, count: int
+) -> AsyncIterator[Callable[[], Awaitable[int]]]:
+    """Run ``count`` workers in the background for the duration of the block. Yields ``hand_back``:
+    stop them now, cancelling the jobs they run (their transactions roll back) and releasing their
+    leases so that another worker claims them at once; returns how many jobs it handed back. It
+    runs again, as a no-op, when the block ends."""
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(Worker(db, settings).run_forever(stop)) for _ in range(count)]
-    try:
-        yield
-    finally:
+    pool = [Worker(db, settings) for _ in range(count)]
+    tasks = [asyncio.create_task(w.run_forever(stop)) for w in pool]
+    handed: list[int] = []
+
+    async def hand_back() -> int:
+        if stop.is_set():
+            return sum(handed)
         stop.set()
         for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 30)
+                await task
+        handed.append(await release_leases(db, [w.name for w in pool]))
+        return handed[0]
+
+    try:
+        yield hand_back
+    finally:
+        await hand_back()
+
+
+async def release_leases(db: Database, owners: list[str]) -> int:
+    """PROCESSING jobs of these workers back to PENDING, nobody's (their work was rolled back)."""
+    if not owners:
+        return 0
+    j = s.job_t
+
+    async def run(conn: AsyncConnection) -> int:
+        done = await conn.execute(
+            update(j)
+            .where(j.c.lease_owner.in_(owners), j.c.status == "PROCESSING")
+            .values(status="PENDING", lease_owner=None, lease_expires_at=None)
+        )
+        return int(done.rowcount or 0)
+
+    try:
+        released = await db.write(run)
+    except Exception as exc:  # noqa: BLE001 - the leases then expire by themselves
+        log.warning(
+            "could not hand jobs back (%s); their leases expire in %s s", exc, db.settings.job_lease_seconds
+        )
+        return 0
+    if released:
+        log.info("handed %d running job(s) back", released)
+    return released
