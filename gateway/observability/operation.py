@@ -13,6 +13,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
+from gateway.observability import metrics
 from gateway.observability.requests import current, request_id
 from gateway.outage import is_unavailable
 
@@ -20,7 +21,12 @@ from gateway.outage import is_unavailable
 class ObserveOperation(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         context: Any = self.execution_context.context
-        yield
+        self._subscription = False
+        try:
+            yield  # a subscription's operation lasts as long as the subscription
+        finally:
+            if self._subscription:
+                metrics.SUBSCRIPTIONS.dec()
         info = current()
         if info is not None:
             info.operation_name = self.execution_context.operation_name
@@ -36,6 +42,13 @@ class ObserveOperation(SchemaExtension):
             info.errors = len(errors)
         rid = getattr(context, "request_id", None) or request_id()
         result.errors = [self._observe(error, rid, context) for error in errors]  # type: ignore[union-attr]
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        with contextlib.suppress(Exception):  # no document: the error is reported elsewhere
+            if self.execution_context.operation_type.value == "subscription" and not self._subscription:
+                self._subscription = True
+                metrics.SUBSCRIPTIONS.inc()
 
     @staticmethod
     def _observe(error: GraphQLError, rid: str, context: Any) -> GraphQLError:

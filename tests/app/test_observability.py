@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -225,3 +228,53 @@ async def test_metrics_can_be_public_or_off(db: Database, settings: Settings) ->
         app = create_app(settings.replace(metrics=setting), db=db)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g") as client:
             assert (await client.get("/metrics")).status_code == status
+
+
+async def test_websockets_and_subscriptions_are_counted_and_a_vanishing_subscriber_is_no_error(
+    database_url: str, tmp_path: Path
+) -> None:
+    from websockets.asyncio.client import connect
+
+    from tests.outage import gateway
+
+    db = Database(Settings(database_url=database_url))
+    token = await auth.create_token(db, name="ops", permissions=["admin"])
+    await db.dispose()
+    headers = {"Authorization": f"Bearer {token}"}
+    log = tmp_path / "gateway.log"
+    env = {"GATEWAY_LOG_FORMAT": "json", "GATEWAY_LOG_LEVEL": "INFO"}
+    create = {
+        "query": 'mutation { createAccount(input: {name: "a", currency: "USD"}) { userErrors { code } } }'
+    }
+
+    async def gauges(client: httpx.AsyncClient) -> tuple[float, float]:
+        now = samples((await client.get("/metrics")).text)
+        return value(now, "gateway_open_websockets"), value(now, "gateway_open_subscriptions")
+
+    async with (
+        gateway(database_url, log, **env) as base,
+        httpx.AsyncClient(base_url=base, headers=headers) as client,
+    ):
+        assert await gauges(client) == (0, 0)
+        ws = await connect(base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        query = "subscription { settlementEvents { kind } }"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+        deadline = time.monotonic() + 20
+        while await gauges(client) != (1, 1):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        ws.transport.abort()  # the subscriber vanishes without a close frame
+        for _ in range(3):  # events for nobody
+            assert (await client.post("/graphql", json=create)).json()["data"] == {
+                "createAccount": {"userErrors": []}
+            }
+        deadline = time.monotonic() + 20
+        while await gauges(client) != (0, 0):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert not [line for line in lines if line["level"] in ("warning", "error", "critical")], lines
