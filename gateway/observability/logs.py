@@ -25,6 +25,11 @@ def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _drop_color(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    event.pop("color_message", None)  # uvicorn's copy of the message with terminal colours
+    return event
+
+
 def wants_json(log_format: str, stream: Any = None) -> bool:
     if log_format not in FORMATS:
         raise ValueError(f"GATEWAY_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {log_format!r}")
@@ -42,6 +47,7 @@ def configure(level: str = "INFO", log_format: str = "auto", stream: Any = None)
         structlog.stdlib.add_logger_name,
         _add_request_id,
         add_trace_ids,
+        _drop_color,
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
