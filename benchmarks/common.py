@@ -98,18 +98,24 @@ async def server(database_url: str, **env: str) -> AsyncIterator[Base]:
     base = Base(f"http://127.0.0.1:{port}")
     base.token = await admin_token(database_url)
     try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{base}/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError("the gateway did not start")
+        await wait_until_serving(base, proc)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def wait_until_serving(base: str, proc: subprocess.Popen[bytes], attempts: int = 400) -> None:
+    """Poll ``/healthz`` until the server answers; fail early when its process has exited."""
+    async with httpx.AsyncClient() as client:
+        for _ in range(attempts):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{base}/healthz")).status_code == 200:
+                    return
+            if proc.poll() is not None:
+                raise RuntimeError(f"the gateway exited with {proc.returncode}")
+            await asyncio.sleep(0.05)
+    raise RuntimeError("the gateway did not start")
 
 
 async def median_ms(fn: Callable[[], Awaitable[object]], runs: int, warmup: int = 3) -> float:

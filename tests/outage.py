@@ -10,10 +10,10 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
+from benchmarks.common import free_port, wait_until_serving
 
 
 class Proxy:
@@ -58,10 +58,13 @@ class Proxy:
         self._writers -= {writer, up_writer}
 
 
-def free_port() -> int:
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A port whose socket accepts connections and never answers; yields the port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        s.listen(16)
+        yield int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
@@ -77,15 +80,7 @@ async def gateway(database_url: str, log: Path, **env: str) -> AsyncIterator[str
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(400):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{base}/healthz")).status_code == 200:
-                        break
-                assert proc.poll() is None, log.read_text()
-                await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError("the gateway did not start")
+        await wait_until_serving(base, proc)
         yield base
     finally:
         proc.terminate()

@@ -15,6 +15,8 @@ import pytest
 
 from gateway import diagnose as d
 from gateway.config import Settings, async_database_url
+from tests import outage
+from tests.outage import free_port
 
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
 pg_only = pytest.mark.skipif(not PG_URL, reason="needs GATEWAY_TEST_DATABASE_URL")
@@ -37,19 +39,10 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def silent_server() -> Iterator[int]:
-    """A socket that accepts connections and never answers."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(16)
-        yield int(s.getsockname()[1])
+    with outage.silent_server() as port:
+        yield port
 
 
 def test_the_urls_everyone_writes_mean_the_async_drivers() -> None:

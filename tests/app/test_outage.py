@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from gateway.app import create_app
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.jobs import Worker
+from tests import outage
 from tests.outage import Proxy, free_port, gateway
 
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
@@ -30,11 +30,8 @@ QUERY = {"query": "query Count { accounts { totalCount } }"}
 
 @pytest.fixture
 def silent_port() -> Iterator[int]:
-    """A socket that accepts connections and never answers."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(16)
-        yield int(s.getsockname()[1])
+    with outage.silent_server() as port:
+        yield port
 
 
 def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
