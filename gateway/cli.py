@@ -9,7 +9,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gateway.config import Settings
-from gateway.diagnose import BAD_CONFIGURATION, DATABASE_UNREACHABLE, Failure, diagnose
+from gateway.diagnose import (
+    BAD_CONFIGURATION,
+    DATABASE_UNREACHABLE,
+    Failure,
+    diagnose,
+    require_free_port,
+    require_schema,
+)
 from gateway.observability import logs
 
 
@@ -32,39 +39,6 @@ def _bounded(low: int, high: int, what: str) -> Callable[[str], int]:
 
 
 _port = _bounded(1, 65_535, "port")
-
-
-def _require_free_port(host: str, port: int) -> None:
-    """EADDRINUSE here becomes one line and its own exit code (uvicorn would log it and exit 1)."""
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
-
-
-def _require_schema(settings: Settings) -> None:
-    """Refuse to start on an unmigrated database (a database that is down is waited for instead:
-    /readyz says 503 and the workers back off until it is back)."""
-    from sqlalchemy import select
-
-    from gateway.db import Database
-    from gateway.outage import is_unavailable
-    from gateway.store import job_t
-
-    async def check() -> None:
-        db = Database(settings)
-        try:
-            async with db.connect() as conn:
-                await conn.execute(select(job_t.c.id).limit(1))
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-        finally:
-            await db.dispose()
-
-    asyncio.run(check())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -90,8 +64,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         upgrade(settings)
     else:
-        _require_schema(settings)
-    _require_free_port(settings.host, settings.port)
+        require_schema(settings)
+    require_free_port(settings.host, settings.port)
     print(
         f"settlement gateway: http://{settings.host}:{settings.port}/graphql (GraphiQL in a browser)",
         flush=True,
@@ -157,7 +131,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_format)
-    _require_schema(settings)
+    require_schema(settings)
 
     async def run() -> int:
         db = Database(settings)

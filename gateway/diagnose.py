@@ -1,9 +1,12 @@
 """The command line's expected failures, each as ONE line that says what to do next, with its own
-exit code. Anything not recognised here is a bug and keeps its traceback."""
+exit code, and the checks that find them at start. Anything not recognised here is a bug and keeps
+its traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import socket
 
 from sqlalchemy import exc as sa
 from sqlalchemy.engine import make_url
@@ -97,3 +100,36 @@ def diagnose(exc: BaseException, settings: Settings) -> Failure | None:
             DATABASE_UNREACHABLE,
         )
     return None
+
+
+# Found before they happen: refused at start rather than failing later.
+
+
+def require_free_port(host: str, port: int) -> None:
+    """EADDRINUSE here becomes one line and its own exit code (uvicorn would log it and exit 1)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+def require_schema(settings: Settings) -> None:
+    """Refuse to start on an unmigrated database (a database that is down is waited for instead:
+    /readyz says 503 and the workers back off until it is back)."""
+    from sqlalchemy import select
+
+    from gateway.db import Database
+    from gateway.store import job_t
+
+    async def check() -> None:
+        db = Database(settings)
+        try:
+            async with db.connect() as conn:
+                await conn.execute(select(job_t.c.id).limit(1))
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+        finally:
+            await db.dispose()
+
+    asyncio.run(check())
