@@ -11,6 +11,7 @@ end, and the answers an operator expects from failures:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -96,7 +97,7 @@ class Observe:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             with metrics.open_websocket(), request_span(self.tracing, scope):
-                await self.app(scope, receive, send)
+                await self._websocket(scope, receive, send)
             return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -173,6 +174,20 @@ class Observe:
             _access(scope, status, elapsed, info)
             metrics.observe_request(info, status, elapsed, scope.get("path", ""))
         return status, info
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A lost database while a WebSocket runs (its token check, a subscription): closed with
+        1013 (try again later), one log line per outage, no traceback."""
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            db = getattr(getattr(scope.get("app"), "state", None), "db", None)
+            if db is not None:
+                db.availability.lost(exc)
+            with contextlib.suppress(Exception):  # the socket may be gone already
+                await send({"type": "websocket.close", "code": 1013, "reason": "database unavailable"})
 
     async def _unavailable(self, send: Send) -> None:
         rid = request_id()

@@ -253,3 +253,24 @@ async def test_redis_taken_away_and_given_back_under_a_running_server(
     assert len(events) == 2, events
     assert events[0].startswith("redis unavailable: ") and events[1].startswith("redis available again")
     assert not [line for line in others if line["level"] in ("error", "critical")], others
+
+
+async def test_a_websocket_without_its_database_is_closed_1013_without_a_traceback(tmp_path: Path) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    log = tmp_path / "gateway.log"
+    env = {"GATEWAY_LOG_FORMAT": "json", "GATEWAY_WORKERS": "0"}
+    async with gateway(f"postgresql://x@127.0.0.1:{free_port()}/none", log, **env) as base:
+        codes = []
+        for _ in range(3):
+            ws = await connect(base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer t"}}))
+            with pytest.raises(ConnectionClosedError):
+                await asyncio.wait_for(ws.recv(), 20)
+            codes.append((ws.close_code, ws.close_reason))
+    assert codes == [(1013, "database unavailable")] * 3
+    others = [line for line in _json_lines(log) if line["logger"] != "gateway.access"]
+    assert [line["event"] for line in others if line["level"] != "info"] == [
+        "database unavailable: ConnectionRefusedError: [Errno 111] Connection refused; retrying with backoff"
+    ]
