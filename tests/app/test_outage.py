@@ -274,3 +274,18 @@ async def test_a_websocket_without_its_database_is_closed_1013_without_a_traceba
     assert [line["event"] for line in others if line["level"] != "info"] == [
         "database unavailable: ConnectionRefusedError: [Errno 111] Connection refused; retrying with backoff"
     ]
+
+
+async def test_a_database_that_never_answers_is_a_503_within_the_connect_timeout(silent_port: int) -> None:
+    settings = Settings(
+        database_url=f"postgresql://x@127.0.0.1:{silent_port}/none",
+        workers=0,
+        database_connect_timeout_seconds=0.5,
+    )
+    app = create_app(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g") as client:
+        started = time.monotonic()
+        r = await client.post("/graphql", json=QUERY, headers={"Authorization": "Bearer t"})
+        elapsed = time.monotonic() - started
+    assert r.status_code == 503 and r.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert elapsed < 2.0
