@@ -38,7 +38,10 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     try:
         yield exporter
     finally:
-        processor.shutdown()  # later tests' spans go nowhere
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().uninstrument()  # later tests' engines untraced
+        processor.shutdown()
 
 
 def test_tracing_is_off_without_otel_variables(monkeypatch: pytest.MonkeyPatch) -> None:
