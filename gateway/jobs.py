@@ -41,6 +41,7 @@ from gateway.settlement import errors as e
 
 log = logging.getLogger(__name__)
 OPERATIONS = {False: "APPLY_CREDIT_MEMO", True: "UNAPPLY_CREDIT_MEMO"}
+HAND_BACK_SECONDS = 5.0  # how long a stopping worker waits for its job to reach a progress step
 # job id -> (processed, total) while this process runs it (SQLite cannot persist it mid-transaction)
 LIVE: dict[int, tuple[int, int]] = {}
 
@@ -88,8 +89,10 @@ class Worker:
         self.settings = settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=settings.job_lease_seconds)
+        self.stopping: asyncio.Event | None = None  # set: the running job gives up at its next step
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        self.stopping = stop
         backoff = Backoff(cap=self.settings.worker_backoff_max_seconds)
         while not stop.is_set():
             try:
@@ -163,6 +166,8 @@ class Worker:
                 )
 
     async def _progress(self, job: Row[Any], fraction: float) -> None:
+        if self.stopping is not None and self.stopping.is_set():
+            raise HandedBack(job.id)  # out through the transaction: rolled back like any failure
         done = min(job.total_items, int(job.total_items * fraction))
         metrics.JOB_ITEMS.inc(max(0, done - LIVE.get(job.id, (0, 0))[0]))
         LIVE[job.id] = (done, job.total_items)
@@ -208,6 +213,9 @@ class Worker:
 
         try:
             await self.db.write(run)
+        except HandedBack:
+            log.info("worker %s stops job %s; its work was rolled back", self.name, job.id)
+            return
         except LeaseLost:
             log.warning("worker %s lost the lease of job %s; its work was rolled back", self.name, job.id)
             return
@@ -250,6 +258,10 @@ class LeaseLost(Exception):
     pass
 
 
+class HandedBack(Exception):
+    """The worker is stopping: the job's transaction rolls back and the job goes back to PENDING."""
+
+
 async def _finish_key(conn: AsyncConnection, key: str | None, response: dict[str, Any]) -> None:
     if key:
         await conn.execute(
@@ -275,9 +287,11 @@ async def workers(
     async def hand_back() -> int:
         if stop.is_set():
             return sum(handed)
-        stop.set()
+        stop.set()  # a running job stops at its next progress step (a clean rollback) …
+        if tasks:
+            await asyncio.wait(tasks, timeout=HAND_BACK_SECONDS)
         for task in tasks:
-            task.cancel()
+            task.cancel()  # … or is cancelled
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

@@ -126,3 +126,34 @@ async def test_sigterm_is_graceful(db: Database, tmp_path: Path) -> None:
     assert not [line for line in lines if line["level"] in ("error", "critical")], lines
     assert await Worker(db, db.settings).run_once() is True  # handed back: another worker takes it
     assert (await job_row(db, job_id)).status == "COMPLETED"
+
+
+async def test_sigterm_to_a_worker_hands_its_job_back(db: Database, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "worker.log"
+    env = {**os.environ, "GATEWAY_DATABASE_URL": db.settings.database_url, "GATEWAY_JOB_POLL_SECONDS": "0.02"}
+    job_id = await build(db, invoices=60)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "worker"],
+            env={**env, "GATEWAY_LOG_FORMAT": "json"},
+            stderr=out,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while (await job_row(db, job_id)).status != "PROCESSING":
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            await asyncio.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    job = await job_row(db, job_id)
+    assert (job.status, job.lease_owner, job.application_id) == ("PENDING", None, None)
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines() if line.startswith("{")]
+    assert "handed 1 running job(s) back" in events
