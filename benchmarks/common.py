@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from benchmarks.processes import running, wait_until
+from benchmarks.processes import Process, running, wait_until
 from gateway.config import Settings
 from gateway.migrate import upgrade
 
@@ -116,15 +116,21 @@ async def server(database_url: str, **env: str) -> AsyncIterator[Base]:
         base = Base(f"http://127.0.0.1:{port}")
         base.token = await admin_token(database_url)
         base.pid = process.popen.pid
-        async with httpx.AsyncClient(timeout=5) as client:
-
-            async def healthy() -> bool:
-                with contextlib.suppress(httpx.HTTPError):
-                    return (await client.get(f"{base}/healthz")).status_code == 200
-                return False
-
-            await wait_until(healthy, f"the gateway on port {port} answering /healthz", process=process)
+        await until_healthy(base, process)
         yield base
+
+
+async def until_healthy(base: str, process: Process) -> None:
+    """Poll ``/healthz`` until the server answers (deadline 60 s); fail at once, with its output,
+    when its process has exited."""
+    async with httpx.AsyncClient(timeout=5) as client:
+
+        async def healthy() -> bool:
+            with contextlib.suppress(httpx.HTTPError):
+                return (await client.get(f"{base}/healthz")).status_code == 200
+            return False
+
+        await wait_until(healthy, f"the gateway at {base} answering /healthz", process=process)
 
 
 async def median_ms(fn: Callable[[], Awaitable[object]], runs: int, warmup: int = 3) -> float:

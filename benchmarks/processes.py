@@ -30,7 +30,12 @@ def running(args: Sequence[str], env: dict[str, str], log: Path | None = None) -
 
 
 class Process:
-    def __init__(self, args: Sequence[str], env: dict[str, str], log: Path | None = None) -> None:
+    """A child in its own process group; its stdout (unless ``stdout`` is false) and stderr go to
+    ``log`` (a temporary file by default)."""
+
+    def __init__(
+        self, args: Sequence[str], env: dict[str, str], log: Path | None = None, *, stdout: bool = True
+    ) -> None:
         if log is None:
             fd, name = tempfile.mkstemp(prefix="gateway-", suffix=".log")
             os.close(fd)
@@ -41,8 +46,8 @@ class Process:
                 [sys.executable, "-m", "gateway.cli", *args],
                 env={**os.environ, **env},
                 stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                stdout=out if stdout else subprocess.DEVNULL,
+                stderr=out,
                 start_new_session=True,
             )
 

@@ -21,8 +21,9 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from gateway import graphiql, ratelimit, sockets, transport
 from gateway.auth import authenticate, bearer
@@ -32,7 +33,13 @@ from gateway.db import Database
 from gateway.downloads import download
 from gateway.hardening import BodySizeLimit, hardening_extensions, throttled_response
 from gateway.masking import MaskUnexpectedErrors
+from gateway.observability import tracing
+from gateway.observability.health import metrics_page, readiness
+from gateway.observability.operation import ObserveOperation, note_result
+from gateway.observability.requests import middleware as observability_middleware
+from gateway.observability.requests import observe_sql
 from gateway.persisted import PersistedQueries, RequestRefused
+from gateway.shutdown import OpenSockets, TrackSockets
 from schema.build import build_schema
 from schema.planner import PlannedReads
 
@@ -41,17 +48,19 @@ _contexts: ContextVar[list[Context] | None] = ContextVar("gateway_contexts", def
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, *, traced: bool = False) -> None:
         super().__init__(
             # Parsing and validating a document costs ~10 ms on this schema; clients repeat theirs.
             build_schema(
                 [
                     MaskUnexpectedErrors,
+                    ObserveOperation,  # after the masking: it sees the errors first
                     lambda: ParserCache(maxsize=512),
                     lambda: ValidationCache(maxsize=512),
                     *hardening_extensions(settings),
                     sockets.factory(lambda token: authenticate(self.db, token), self._take),
                     *([PlannedReads] if settings.planned_reads else []),  # after the limits
+                    *tracing.graphql_extensions(traced),
                 ]
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -196,6 +205,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         headers = {"Content-Security-Policy": graphiql.CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"}
         return HTMLResponse(self.page, headers=headers)
 
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        note_result(result, getattr(getattr(request, "state", None), "principal", None))
+        return await super().process_result(request, result)
+
     async def _take(self, key: str) -> float:
         return await self.limiter.take(key)
 
@@ -228,10 +241,12 @@ def _is_graphiql_page(request: Any) -> bool:
     )
 
 
-def http_middleware(settings: Settings) -> list[Middleware]:
-    """Outermost first: CORS answers preflights and decorates every answer (401, 413 and 429 too);
-    gzip compresses HTTP responses only (Starlette's middleware passes WebSockets through)."""
-    stack = []
+def http_middleware(settings: Settings, *, traced: bool, open_sockets: OpenSockets) -> list[Middleware]:
+    """Outermost first: the request id, access log, metrics and 503s (every answer has them); CORS
+    answers preflights and decorates every answer (401, 413 and 429 too); gzip compresses HTTP
+    responses only (Starlette's middleware passes WebSockets through); open sockets are tracked for
+    a graceful shutdown; the body size is bounded."""
+    stack = [*observability_middleware(settings.retry_after_seconds, traced)]
     if settings.cors_origins:
         stack.append(
             Middleware(
@@ -239,13 +254,14 @@ def http_middleware(settings: Settings) -> list[Middleware]:
                 allow_origins=list(settings.cors_origins),
                 allow_credentials=True,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Idempotency-Key", "Content-Type"],
-                expose_headers=["Retry-After"],
+                allow_headers=["Authorization", "Idempotency-Key", "Content-Type", "X-Request-Id"],
+                expose_headers=["Retry-After", "X-Request-Id"],
                 max_age=600,
             )
         )
     if settings.gzip_min_bytes > 0:
         stack.append(Middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes))
+    stack.append(Middleware(TrackSockets, registry=open_sockets))
     stack.append(
         Middleware(
             BodySizeLimit,
@@ -259,23 +275,37 @@ def http_middleware(settings: Settings) -> list[Middleware]:
 
 def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
     database = db or Database(settings)
-    graphql = GatewayGraphQL(database, settings)
+    traced = tracing.setup()
+    if traced:
+        tracing.instrument_engine(database.engine)
+    graphql = GatewayGraphQL(database, settings, traced=traced)
+    observe_sql(database.engine)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
-        ok = await database.ping()
-        return JSONResponse(
-            {"status": "ready" if ok else "database unreachable"}, status_code=200 if ok else 503
-        )
+        return await readiness(database)
+
+    async def metrics(request: Request) -> Response:
+        return await metrics_page(request, database, settings)
+
+    open_sockets = OpenSockets()
+
+    async def going_away() -> None:
+        """SIGTERM (gateway.shutdown): WebSockets closed with 1001, running jobs handed back."""
+        await open_sockets.close_all()
+        hand_back = getattr(app.state, "hand_back_jobs", None)
+        if hand_back is not None:
+            await hand_back()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         from gateway.jobs import workers
 
         try:
-            async with workers(database, settings, settings.workers):
+            async with workers(database, settings, settings.workers) as hand_back:
+                app.state.hand_back_jobs = hand_back
                 yield
         finally:
             await graphql.close()
@@ -283,7 +313,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
                 await database.dispose()
 
     app = Starlette(
-        middleware=http_middleware(settings),
+        middleware=http_middleware(settings, traced=traced, open_sockets=open_sockets),
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
@@ -291,9 +321,11 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *([Mount(graphiql.STATIC_PATH, graphiql.static_files())] if settings.graphiql else []),
+            Route("/metrics", metrics),
         ],
         lifespan=lifespan,
     )
     app.state.db = database
+    app.state.going_away = going_away
     app.state.settings = settings
     return app

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gateway.config import Settings
+from gateway.diagnose import (
+    BAD_CONFIGURATION,
+    DATABASE_UNREACHABLE,
+    Failure,
+    diagnose,
+    require_free_port,
+    require_schema,
+)
+from gateway.observability import logs
 
 
 def _settings() -> Settings:
@@ -30,12 +38,32 @@ def tune_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+def _bounded(low: int, high: int, what: str) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, not {raw!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be between {low:,} and {high:,}, not {value:,}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+_port = _bounded(1, 65_535, "port")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.shutdown import GracefulServer
 
-    settings = _settings().replace(host=args.host or _settings().host, port=args.port or _settings().port)
+    base = _settings()
+    settings = base.replace(host=args.host or base.host, port=args.port or base.port)
+    _port(str(settings.port))  # GATEWAY_PORT too
     if args.insecure_no_auth:
         settings = settings.replace(auth=False)
         print(
@@ -44,24 +72,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     if args.migrate:
         from gateway.migrate import upgrade
 
         upgrade(settings)
+    else:
+        require_schema(settings)
+    require_free_port(settings.host, settings.port)
     print(
         f"settlement gateway: http://{settings.host}:{settings.port}/graphql (GraphiQL in a browser)",
         flush=True,
     )
     app = create_app(settings)
     tune_collector()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        log_level="warning",
+        log_config=None,  # our handlers (gateway.observability.logs), one format
+        access_log=False,  # ours has the request id, the operation and the token
         ws="websockets-sansio",
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
+    GracefulServer(config, app.state.going_away).run()
     return 0
 
 
@@ -76,7 +110,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     from gateway.db import Database
-    from gateway.seed import SeedSpec, is_empty, seed
+    from gateway.seed import SeedSpec, is_empty, seed_atomically
 
     async def run() -> int:
         db = Database(_settings())
@@ -90,7 +124,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
                 items_per_document=args.items_per_document,
                 seed=args.seed,
             )
-            report = await seed(db, spec, db.settings)
+            report = await seed_atomically(db, spec, db.settings)
             print(
                 f"seeded {report.accounts} accounts, {report.invoices} invoices, {report.debit_memos} debit "
                 f"memos, {report.credit_memos} credit memos, {report.payments} payments; "
@@ -108,10 +142,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import signal
 
     from gateway.db import Database
-    from gateway.jobs import Worker
+    from gateway.jobs import workers
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
+    require_schema(settings)
 
     async def run() -> int:
         db = Database(settings)
@@ -120,7 +155,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.gather(*(Worker(db, settings).run_forever(stop) for _ in range(args.concurrency)))
+            async with workers(db, settings, args.concurrency):  # hands running jobs back on exit
+                await stop.wait()
         finally:
             await db.dispose()
         return 0
@@ -221,7 +257,7 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the GraphQL API (GraphiQL at /graphql in a browser)")
     serve.add_argument("--host", help="address to listen on (default GATEWAY_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default GATEWAY_PORT or 8000)")
+    serve.add_argument("--port", type=_port, help="port to listen on (default GATEWAY_PORT or 8000)")
     serve.add_argument("--migrate", action="store_true", help="bring the database schema up to date first")
     serve.add_argument(
         "--insecure-no-auth",
@@ -235,10 +271,20 @@ def parser() -> argparse.ArgumentParser:
     migrate.set_defaults(fn=cmd_migrate)
 
     seed = sub.add_parser("seed", help="load deterministic demo data through the services")
-    seed.add_argument("--accounts", type=int, default=3, help="how many accounts (default 3)")
-    seed.add_argument("--invoices-per-account", type=int, default=4, help="invoices per account (default 4)")
     seed.add_argument(
-        "--items-per-document", type=int, default=5, help="items per document, TAX included (default 5)"
+        "--accounts", type=_bounded(1, 100_000, "accounts"), default=3, help="how many accounts (default 3)"
+    )
+    seed.add_argument(
+        "--invoices-per-account",
+        type=_bounded(0, 10_000, "invoices per account"),
+        default=4,
+        help="invoices per account (default 4)",
+    )
+    seed.add_argument(
+        "--items-per-document",
+        type=_bounded(1, 10_000, "items per document"),
+        default=5,
+        help="items per document, TAX included (default 5)",
     )
     seed.add_argument("--seed", type=int, default=7, help="random seed: same seed, same data (default 7)")
     seed.add_argument("--if-empty", action="store_true", help="do nothing when the database has accounts")
@@ -246,7 +292,10 @@ def parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run asynchronous apply/unapply jobs until stopped (SIGTERM)")
     worker.add_argument(
-        "--concurrency", type=int, default=1, help="jobs run at once by this process (default 1)"
+        "--concurrency",
+        type=_bounded(1, 256, "concurrency"),
+        default=1,
+        help="jobs run at once by this process (default 1)",
     )
     worker.set_defaults(fn=cmd_worker)
 
@@ -282,7 +331,25 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return int(args.fn(args))
+    try:
+        settings = _settings()
+    except ValueError as exc:  # a GATEWAY_* variable that is not a number, a bool …
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_CONFIGURATION
+    try:
+        path = settings.sqlite_path
+        if path is not None and not path.parent.is_dir():
+            message = f"cannot open the SQLite database `{path}`: its directory does not exist"
+            raise Failure(message, DATABASE_UNREACHABLE)
+        return int(args.fn(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        failure = diagnose(exc, settings)
+        if failure is None:
+            raise  # a bug: keep its traceback
+        print(f"error: {failure.message}", file=sys.stderr)
+        return failure.code
 
 
 if __name__ == "__main__":

@@ -83,7 +83,31 @@ class Settings:
     persisted_query_bytes: int = 16_000_000
     # Responses at least this long are gzipped for clients that accept it (0: never).
     gzip_min_bytes: int = 1_000
+    # Logs: "json" (one object a line), "text" (for a person), or "auto": text on a terminal, else JSON.
+    log_format: str = "auto"
+    # Dependencies that do not answer: every wait is bounded (see README, Operations).
+    database_connect_timeout_seconds: float = 5.0
+    database_statement_timeout_seconds: float = 30.0
+    redis_timeout_seconds: float = 2.0
+    readiness_timeout_seconds: float = 1.5
+    # A worker that lost the database retries after 0.5 s, 1 s, 2 s … up to this.
+    worker_backoff_max_seconds: float = 30.0
+    # The Retry-After of a 503 while the database is unavailable.
+    retry_after_seconds: int = 5
+    # GET /metrics (Prometheus): "admin" (an admin token when auth is on), "public", or "off".
+    metrics: str = "admin"
+    # SIGTERM: in-flight requests get this long to finish; running jobs are handed back at once.
+    shutdown_grace_seconds: float = 20.0
     limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "database_url", async_database_url(self.database_url))
+        for name, allowed in (
+            ("log_format", ("auto", "json", "text")),
+            ("metrics", ("admin", "public", "off")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{PREFIX}{name.upper()} must be one of {', '.join(allowed)}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -94,7 +118,11 @@ class Settings:
                 continue
             raw = environ.get(PREFIX + f.name.upper())
             if raw is not None and raw != "":
-                values[f.name] = _parse(raw, f.type)
+                try:
+                    values[f.name] = _parse(raw, f.type)
+                except ValueError:
+                    kind = "a whole number" if "int" in str(f.type) else "a number"
+                    raise ValueError(f"{PREFIX}{f.name.upper()}={raw!r} is not {kind}") from None
         limits = {}
         for name in Limits.names():
             raw = environ.get(f"{PREFIX}LIMIT_{name.upper()}")
@@ -125,6 +153,16 @@ class Settings:
             return None
         _, _, path = self.database_url.partition(":///")
         return Path(path) if path and path != ":memory:" else None
+
+
+def async_database_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` (what everyone writes) mean the async driver here."""
+    for plain in ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg2://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain) :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
 
 
 def _parse(raw: str, annotation: Any) -> Any:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.config import Settings
 from gateway.db import Database
+from gateway.observability.requests import request_id
 
 if TYPE_CHECKING:
     from resolvers.loaders import Loaders
@@ -37,7 +38,7 @@ class Context:
     db: Database
     settings: Settings
     principal: Principal = ANONYMOUS_ADMIN
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    request_id: str = field(default_factory=request_id)
     idempotency_key: str | None = None  # the Idempotency-Key header; an input's key wins
     connection_params: Any = None  # a WebSocket's connection_init payload (carries the token)
     authorization: str | None = None  # the Authorization header of the request or WebSocket upgrade

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway.config import Settings
+from gateway.outage import Availability
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,13 +34,32 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url,
-            connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
+            connect_args=connect_args(settings),
             pool_size=8,
             max_overflow=16,
         )
         _configure_sqlite(engine, settings)
         return engine
-    return create_async_engine(settings.database_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        settings.database_url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_timeout=settings.database_connect_timeout_seconds,
+        connect_args=connect_args(settings),
+    )
+
+
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """Bounded waits: a server that accepts connections but never answers fails, it does not hang."""
+    if settings.is_sqlite:
+        return {"timeout": settings.sqlite_busy_timeout_ms / 1000}
+    statement_ms = int(settings.database_statement_timeout_seconds * 1000)
+    return {
+        "timeout": settings.database_connect_timeout_seconds,  # asyncpg: connecting, authenticating
+        "command_timeout": settings.database_statement_timeout_seconds,  # client side: a dead server
+        "server_settings": {"statement_timeout": str(statement_ms)},  # server side: a slow statement
+    }
 
 
 def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
@@ -80,8 +100,9 @@ class Database:
         self.engine = engine or create_engine(settings)
         self.is_sqlite = settings.is_sqlite
         # every committed write wakes the subscribers (they read what changed from the rows)
-        self.bus = bus or create_bus(settings.redis_url)
+        self.bus = bus or create_bus(settings.redis_url, settings.redis_timeout_seconds)
         self.subscriptions = Slots(settings.max_subscriptions_per_token, settings.max_subscriptions)
+        self.availability = Availability("database")
 
     @asynccontextmanager
     async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -114,13 +135,20 @@ class Database:
             return await fn(conn)
 
     async def ping(self) -> bool:
+        """Within ``readiness_timeout_seconds``, whatever the server does."""
         try:
-            async with self.engine.connect() as conn:
-                await conn.exec_driver_sql("SELECT 1")
-            return True
-        except Exception:  # noqa: BLE001 - readiness reports any failure as "not ready"
-            log.warning("database not reachable", exc_info=True)
+            async with asyncio.timeout(self.settings.readiness_timeout_seconds):
+                async with self.engine.connect() as conn:
+                    await conn.exec_driver_sql("SELECT 1")
+        except TimeoutError:
+            seconds = self.settings.readiness_timeout_seconds
+            self.availability.lost(TimeoutError(f"no answer within {seconds:g} s"))
             return False
+        except Exception as exc:  # noqa: BLE001 - readiness reports any failure as "not ready"
+            self.availability.lost(exc)
+            return False
+        self.availability.ok()
+        return True
 
     async def dispose(self) -> None:
         await self.bus.close()

@@ -10,11 +10,14 @@ import abc
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import orjson
+
+from gateway.outage import Availability, Backoff
 
 log = logging.getLogger(__name__)
 EVENTS = "settlement:events"
@@ -59,20 +62,38 @@ class LocalBus(Bus):
 class RedisBus(LocalBus):
     """Publishes to Redis; one pub/sub connection per process feeds the local queues."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout: float = 2.0) -> None:
         super().__init__()
         import redis.asyncio as redis
 
-        self._redis = redis.from_url(url)
+        self._redis = redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        self.availability = Availability("redis")
         self._pubsub = self._redis.pubsub()
         self._reader: asyncio.Task[None] | None = None
         self._subscribed: set[str] = set()
+        self._backoff = Backoff(cap=10.0)
+        self._next_try = 0.0
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        if not self.availability.up and time.monotonic() < self._next_try:
+            return  # down: try again after the backoff, not on every write
         try:
             await self._redis.publish(channel, orjson.dumps(message))
-        except Exception:  # noqa: BLE001 - fan-out is best effort; subscribers also poll the rows
-            log.warning("redis publish failed; subscribers fall back to polling", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - fan-out is best effort; subscribers also poll the rows
+            self.availability.lost(exc)
+            self._next_try = time.monotonic() + self._backoff.next_delay()
+            return
+        self._backoff.reset()
+        self.availability.ok()
+
+    async def ping(self) -> bool:
+        try:
+            await self._redis.ping()
+        except Exception as exc:  # noqa: BLE001 - readiness reports it as degraded
+            self.availability.lost(exc)
+            return False
+        self.availability.ok()
+        return True
 
     @contextlib.asynccontextmanager
     async def listen(self, channel: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
@@ -85,13 +106,16 @@ class RedisBus(LocalBus):
             yield queue
 
     async def _read(self) -> None:
+        backoff = Backoff(cap=10.0)
         while True:
             try:
                 message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except Exception:  # noqa: BLE001
-                log.warning("redis subscription failed; retrying", exc_info=True)
-                await asyncio.sleep(1.0)
+            except Exception as exc:  # noqa: BLE001 - one line when lost, one when back (outage.py)
+                self.availability.lost(exc)
+                await backoff.wait()
                 continue
+            backoff.reset()
+            self.availability.ok()
             if message is None:
                 continue
             channel = (
@@ -137,5 +161,5 @@ class Slots:
                 del self.open[key]
 
 
-def create_bus(redis_url: str | None) -> Bus:
-    return RedisBus(redis_url) if redis_url else LocalBus()
+def create_bus(redis_url: str | None, timeout: float = 2.0) -> Bus:
+    return RedisBus(redis_url, timeout) if redis_url else LocalBus()

@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import store as s
+from gateway.observability import metrics
 from gateway.settlement import errors as e
 
 RETENTION = timedelta(hours=24)
@@ -73,6 +74,7 @@ async def replay(conn: AsyncConnection, c: Claim, *, in_progress_ok: bool = Fals
         )
     if row.status != "DONE":
         if in_progress_ok:
+            metrics.REPLAYS.inc()
             return orjson.loads(row.response) if row.response else {}
         raise e.Rejected(
             [
@@ -81,6 +83,7 @@ async def replay(conn: AsyncConnection, c: Claim, *, in_progress_ok: bool = Fals
                 )
             ]
         )
+    metrics.REPLAYS.inc()
     return orjson.loads(row.response) if row.response else {}
 
 

@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,15 @@ from gateway import store as s
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.events import job_channel
+from gateway.observability import metrics
+from gateway.outage import Backoff, is_unavailable
 from gateway.services import settlement as st
 from gateway.services.documents import SYSTEM, Actor
 from gateway.settlement import errors as e
 
 log = logging.getLogger(__name__)
 OPERATIONS = {False: "APPLY_CREDIT_MEMO", True: "UNAPPLY_CREDIT_MEMO"}
+HAND_BACK_SECONDS = 5.0  # how long a stopping worker waits for its job to reach a progress step
 # job id -> (processed, total) while this process runs it (SQLite cannot persist it mid-transaction)
 LIVE: dict[int, tuple[int, int]] = {}
 # The settlement service reports 0.6 once the job is loaded and computed; past it, rows are written.
@@ -89,14 +92,24 @@ class Worker:
         self.settings = settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=settings.job_lease_seconds)
+        self.stopping: asyncio.Event | None = None  # set: the running job gives up at its next step
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        self.stopping = stop
+        backoff = Backoff(cap=self.settings.worker_backoff_max_seconds)
         while not stop.is_set():
             try:
                 ran = await self.run_once()
-            except Exception:  # noqa: BLE001 - a worker survives any one job
-                log.exception("worker %s: job run failed", self.name)
-                ran = False
+            except Exception as exc:  # noqa: BLE001 - a worker survives any one job
+                if not is_unavailable(exc):
+                    log.exception("worker %s: job run failed", self.name)
+                    ran = False
+                else:  # one line when the database goes, one when it is back; no traceback per poll
+                    self.db.availability.lost(exc)
+                    await backoff.wait(stop)
+                    continue
+            backoff.reset()
+            self.db.availability.ok()
             if not ran:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.job_poll_seconds)
@@ -156,7 +169,10 @@ class Worker:
                 )
 
     async def _progress(self, job: Row[Any], fraction: float) -> None:
+        if self.stopping is not None and self.stopping.is_set():
+            raise HandedBack(job.id)  # out through the transaction: rolled back like any failure
         done = min(job.total_items, int(job.total_items * fraction))
+        metrics.JOB_ITEMS.inc(max(0, done - LIVE.get(job.id, (0, 0))[0]))
         if self.settings.test_job_hold_file and fraction > WRITING_STARTS:
             await _hold(Path(self.settings.test_job_hold_file))
         LIVE[job.id] = (done, job.total_items)
@@ -205,18 +221,25 @@ class Worker:
 
         try:
             await self.db.write(run)
+        except HandedBack:
+            log.info("worker %s stops job %s; its work was rolled back", self.name, job.id)
+            return
         except LeaseLost:
             log.warning("worker %s lost the lease of job %s; its work was rolled back", self.name, job.id)
             return
         except e.Rejected as rejected:
             await self._fail(job, request, rejected.errors)
             return
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise  # not the job's fault: its lease expires and it runs again once the database is back
             log.exception("job %s failed unexpectedly", job.id)
             await self._fail(
                 job, request, [e.InvalidValue("the job failed unexpectedly; nothing was written")]
             )
             return
+        metrics.JOB_ITEMS.inc(max(0, job.total_items - LIVE.get(job.id, (0, 0))[0]))
+        metrics.JOBS_FINISHED.labels("COMPLETED").inc()
         await self.db.bus.publish(job_channel(job.id), {"status": "COMPLETED"})
 
     async def _run_document_job(self, job: Row[Any], handler: DocumentJob) -> None:
@@ -266,6 +289,7 @@ class Worker:
             await _finish_key(conn, request.get("key"), {"job_id": job.id})
 
         await self.db.write(run)
+        metrics.JOBS_FINISHED.labels("FAILED").inc()
         await self.db.bus.publish(job_channel(job.id), {"status": "FAILED"})
 
 
@@ -292,6 +316,10 @@ async def _hold(marker: Path) -> None:
     await asyncio.Event().wait()
 
 
+class HandedBack(Exception):
+    """The worker is stopping: the job's transaction rolls back and the job goes back to PENDING."""
+
+
 async def _finish_key(conn: AsyncConnection, key: str | None, response: dict[str, Any]) -> None:
     if key:
         await conn.execute(
@@ -302,14 +330,59 @@ async def _finish_key(conn: AsyncConnection, key: str | None, response: dict[str
 
 
 @contextlib.asynccontextmanager
-async def workers(db: Database, settings: Settings, count: int):
-    """Run ``count`` workers in the background for the duration of the block."""
+async def workers(
+    db: Database, settings: Settings, count: int
+) -> AsyncIterator[Callable[[], Awaitable[int]]]:
+    """Run ``count`` workers in the background for the duration of the block. Yields ``hand_back``:
+    stop them now, cancelling the jobs they run (their transactions roll back) and releasing their
+    leases so that another worker claims them at once; returns how many jobs it handed back. It
+    runs again, as a no-op, when the block ends."""
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(Worker(db, settings).run_forever(stop)) for _ in range(count)]
-    try:
-        yield
-    finally:
-        stop.set()
+    pool = [Worker(db, settings) for _ in range(count)]
+    tasks = [asyncio.create_task(w.run_forever(stop)) for w in pool]
+    handed: list[int] = []
+
+    async def hand_back() -> int:
+        if stop.is_set():
+            return sum(handed)
+        stop.set()  # a running job stops at its next progress step (a clean rollback) …
+        if tasks:
+            await asyncio.wait(tasks, timeout=HAND_BACK_SECONDS)
+        for task in tasks:
+            task.cancel()  # … or is cancelled
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 30)
+                await task
+        handed.append(await release_leases(db, [w.name for w in pool]))
+        return handed[0]
+
+    try:
+        yield hand_back
+    finally:
+        await hand_back()
+
+
+async def release_leases(db: Database, owners: list[str]) -> int:
+    """PROCESSING jobs of these workers back to PENDING, nobody's (their work was rolled back)."""
+    if not owners:
+        return 0
+    j = s.job_t
+
+    async def run(conn: AsyncConnection) -> int:
+        done = await conn.execute(
+            update(j)
+            .where(j.c.lease_owner.in_(owners), j.c.status == "PROCESSING")
+            .values(status="PENDING", lease_owner=None, lease_expires_at=None)
+        )
+        return int(done.rowcount or 0)
+
+    try:
+        released = await db.write(run)
+    except Exception as exc:  # noqa: BLE001 - the leases then expire by themselves
+        log.warning(
+            "could not hand jobs back (%s); their leases expire in %s s", exc, db.settings.job_lease_seconds
+        )
+        return 0
+    if released:
+        log.info("handed %d running job(s) back", released)
+    return released

@@ -21,8 +21,13 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
-    """Bring the database to ``revision``. Safe to call on every start: a no-op when current."""
-    command.upgrade(alembic_config(settings.database_url), revision)
+    """Bring the database to ``revision``. Safe to call on every start: a no-op when current.
+    Bounded like the server: connect and statement timeouts (a server that never answers fails)."""
+    from gateway.db import connect_args
+
+    config = alembic_config(settings.database_url)
+    config.attributes["connect_args"] = connect_args(settings)
+    command.upgrade(config, revision)
 
 
 async def upgrade_async(settings: Settings) -> None:

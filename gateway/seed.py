@@ -6,15 +6,19 @@ The same ``seed`` and sizes give the same documents, numbers and amounts on ever
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import store
 from gateway.config import Settings
 from gateway.db import Database
+from gateway.events import EVENTS, LocalBus
 from gateway.ids import Ref, encode, ref
 from gateway.services import documents as svc
 from gateway.services import settlement as st
@@ -74,6 +78,28 @@ def _items(rng: random.Random, currency: str, count: int) -> list[NewItem]:
 async def is_empty(db: Database) -> bool:
     async with db.connect() as conn:
         return not (await conn.scalar(select(func.count()).select_from(store.account_t)))
+
+
+class _OneTransaction(Database):
+    """The services' transactions become savepoints of one outer transaction."""
+
+    def __init__(self, db: Database, conn: AsyncConnection) -> None:
+        self.settings, self.engine, self.is_sqlite = db.settings, db.engine, db.is_sqlite
+        self.bus, self.availability = LocalBus(), db.availability  # nobody listens before the commit
+        self._conn = conn
+
+    @asynccontextmanager
+    async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        async with self._conn.begin_nested():
+            yield self._conn
+
+
+async def seed_atomically(db: Database, spec: SeedSpec, settings: Settings | None = None) -> SeedReport:
+    """``seed`` in one transaction: all of it, or (on any failure) nothing."""
+    async with db.connect(write=True) as conn:
+        report = await seed(_OneTransaction(db, conn), spec, settings)
+    await db.bus.publish(EVENTS, {})
+    return report
 
 
 async def seed(db: Database, spec: SeedSpec, settings: Settings | None = None) -> SeedReport:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from gateway import store as s
@@ -30,3 +31,34 @@ async def test_seed_settles_reverses_and_writes_off_and_keeps_the_invariants(
     assert {"APPLY", "UNAPPLY", "REVERSE", "WRITE_OFF"} <= set(kinds)
     assert statuses == {"DRAFT", "POSTED", "CANCELED"}
     await assert_invariants(db)
+
+
+async def test_seed_is_all_or_nothing(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway import seed as seeding
+    from gateway.seed import seed_atomically
+
+    real = seeding.svc.create_payment
+    calls = 0
+
+    async def failing_second_payment(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("disk full")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(seeding.svc, "create_payment", failing_second_payment)
+    spec = SeedSpec(accounts=3, invoices_per_account=2, items_per_document=3, seed=5)
+    with pytest.raises(RuntimeError, match="disk full"):
+        await seed_atomically(db, spec, settings)
+    assert calls == 2
+    async with db.connect() as conn:
+        for table in (s.account_t, s.credit_memo_t, s.receivable_t, s.application_t):
+            assert await conn.scalar(select(func.count()).select_from(table)) == 0, table.name
+    monkeypatch.setattr(seeding.svc, "create_payment", real)
+    report = await seed_atomically(db, spec, settings)
+    async with db.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(s.account_t)) == report.accounts == 3
+        assert await conn.scalar(select(func.count()).select_from(s.application_t)) > 0

@@ -27,7 +27,7 @@ def _run(connection: Connection) -> None:
 async def _main() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url, "gateway.migrate sets sqlalchemy.url"
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, connect_args=config.attributes.get("connect_args", {}))
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_run)

@@ -14,7 +14,10 @@ from tests import factories as f
 async def test_healthz_and_readyz(http: httpx.AsyncClient) -> None:
     assert (await http.get("/healthz")).json() == {"status": "ok"}
     ready = await http.get("/readyz")
-    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    assert (ready.status_code, ready.json()) == (
+        200,
+        {"status": "ready", "database": "ok", "redis": "not configured"},
+    )
 
 
 async def test_readyz_answers_503_when_the_database_is_unreachable(tmp_path) -> None:  # type: ignore[no-untyped-def]
