@@ -15,7 +15,7 @@ from sqlalchemy import select
 from benchmarks.common import database, label, median_ms, server
 from gateway import store as s
 from gateway.config import Settings
-from gateway.context import Context
+from gateway.context import ANONYMOUS_ADMIN, Context
 from gateway.db import Database
 from gateway.ids import encode
 from gateway.settlement.money import format_minor
@@ -120,7 +120,7 @@ async def run(args: argparse.Namespace) -> None:
             async def in_process(
                 db: Database = db, settings: Settings = settings, schema: Any = schema
             ) -> bytes:
-                ctx = Context(db=db, settings=settings)
+                ctx = Context(db=db, settings=settings, principal=ANONYMOUS_ADMIN)
                 try:
                     result = await schema.execute(QUERY, context_value=ctx)
                 finally:

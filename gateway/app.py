@@ -21,7 +21,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from gateway.auth import authenticate, bearer
 from gateway.config import Settings
-from gateway.context import ANONYMOUS_ADMIN, Context, Principal
+from gateway.context import ANONYMOUS_ADMIN, Context
 from gateway.db import Database
 from gateway.hardening import BodySizeLimit, RateLimiter, hardening_extensions, throttled_response
 from gateway.masking import MaskUnexpectedErrors
@@ -63,8 +63,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         principal = getattr(state, "principal", None) if state is not None else None
         if principal is not None:  # HTTP: authenticated in run()
             context.principal = principal
-        elif self.settings.auth:
-            context.principal = _nobody  # a WebSocket, until its connection_init (on_ws_connect)
+        elif not self.settings.auth:
+            context.principal = ANONYMOUS_ADMIN
+        # else: NOBODY, a WebSocket until its connection_init (on_ws_connect)
         opened = _contexts.get()
         if opened is not None:
             opened.append(context)
@@ -131,9 +132,6 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
-
-
-_nobody = Principal("unauthenticated", frozenset(), frozenset())
 
 
 def _is_graphiql_page(request: Request) -> bool:

@@ -84,28 +84,6 @@ def user_errors(exc: Rejected | RuleViolation) -> list[UserError]:
     return [user_error(v) for v in violations]
 
 
-def user_errors_to_json(errors: Iterable[UserError]) -> str:
-    return orjson.dumps(
-        [
-            {
-                "code": e.code.value if hasattr(e.code, "value") else e.code,
-                "category": e.category.value,
-                "message": e.message,
-                "field": e.field,
-                "limit": None
-                if e.limit is None
-                else {
-                    "name": e.limit.name.value,
-                    "max": e.limit.max,
-                    "actual": e.limit.actual,
-                    "remedies": [r.value for r in e.limit.remedies],
-                },
-            }
-            for e in errors
-        ]
-    ).decode()
-
-
 def user_errors_from_json(text: str | None) -> list[UserError]:
     if not text:
         return []
@@ -115,7 +93,7 @@ def user_errors_from_json(text: str | None) -> list[UserError]:
         out.append(
             UserError(
                 code=Code(d["code"]),
-                category=ErrorCategory(d["category"]),
+                category=CATEGORIES[Code(d["code"])],
                 message=d["message"],
                 field=d.get("field"),
                 limit=None

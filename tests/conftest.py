@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.context import Context
+from gateway.context import ANONYMOUS_ADMIN, Context
 from gateway.db import Database
 from gateway.migrate import upgrade
 from gateway.tables import metadata
@@ -158,9 +158,7 @@ class GraphQLClient:
         self.principal = principal
 
     async def execute(self, query: str, **variables: Any) -> Any:
-        context = Context(db=self.db, settings=self.settings)
-        if self.principal is not None:
-            context.principal = self.principal
+        context = Context(db=self.db, settings=self.settings, principal=self.principal or ANONYMOUS_ADMIN)
         try:
             return await SCHEMA.execute(query, variable_values=variables, context_value=context)
         finally:

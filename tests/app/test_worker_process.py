@@ -13,7 +13,6 @@ import time
 from sqlalchemy import func, select
 
 from benchmarks.data import DAY, items
-from gateway import jobs
 from gateway import store as s
 from gateway.config import Settings
 from gateway.db import Database
@@ -44,11 +43,11 @@ async def status(db: Database, job_id: int) -> str:
         return str(await conn.scalar(select(s.job_t.c.status).where(s.job_t.c.id == job_id)))
 
 
-async def wait_for(db: Database, job_id: int, wanted: str, timeout: float) -> None:
+async def wait_for(db: Database, job_id: int, wanted: str, timeout: float, poll: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while (current := await status(db, job_id)) != wanted:
         assert time.monotonic() < deadline, f"job {job_id} is {current}, not {wanted}"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(poll)
 
 
 async def test_sigkill_in_the_middle_of_a_job_then_a_new_worker_completes_it_once(
@@ -82,12 +81,13 @@ async def test_sigkill_in_the_middle_of_a_job_then_a_new_worker_completes_it_onc
         DAY,
         "PRORATION",
     )
-    job_id = await jobs.submit(db, settings, data, unapply=False)
+    job_id = await st.submit(db, settings, data, unapply=False)
 
     first = start_worker(settings.database_url)
     try:
-        await wait_for(db, job_id, "PROCESSING", 60)
-        await asyncio.sleep(0.3)  # inside the job's transaction: loading, computing or writing
+        # claimed: from now on the worker is inside the job's transaction (loading, computing or
+        # writing), which takes far longer than this poll's 10 ms
+        await wait_for(db, job_id, "PROCESSING", 60, poll=0.01)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:

@@ -1,0 +1,250 @@
+"""Apply and unapply a credit memo or a payment (preview is an apply that writes nothing), and the
+same run inside a queued job.
+
+One write transaction: idempotency key → lock the source → resolve and lock the targets (one
+statement, id order) → limits (from the headers' item counts; from exact counts only when those
+could exceed a limit) → load → rules → save (set-based) → key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway import idempotency, ledger, postings
+from gateway import store as s
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.services.documents import SYSTEM, Actor, today
+from gateway.services.settlement.inputs import Outcome, SettleInput, apply_request, source_field, to_json
+from gateway.settlement import counting, engine
+from gateway.settlement import errors as e
+from gateway.settlement.limits import check_unapply_counts
+from gateway.settlement.model import CREDIT_MEMO, INVOICE, ApplyRequest
+
+Progress = Callable[[float], Awaitable[None]]
+
+
+async def settle(
+    db: Database,
+    settings: Settings,
+    data: SettleInput,
+    *,
+    unapply: bool,
+    actor: Actor = SYSTEM,
+    preview: bool = False,
+) -> Outcome:
+    if preview:
+        async with db.connect() as conn:
+            return await run(conn, settings, data, unapply=unapply, actor=actor, write=False)
+    operation = f"{'unapply' if unapply else 'apply'}:{data.source_kind}"
+    claim = idempotency.claim(
+        data.idempotency_key, caller=actor.name or "", operation=operation, request=to_json(data)
+    )
+
+    async def transaction(conn: AsyncConnection) -> Outcome:
+        return await idempotency.guarded(
+            conn,
+            claim,
+            lambda: run(conn, settings, data, unapply=unapply, actor=actor, write=True),
+            dump=Outcome.as_json,
+            load=Outcome.from_json,
+        )
+
+    return await db.write(transaction)
+
+
+async def settle_in_job(
+    conn: AsyncConnection,
+    settings: Settings,
+    data: SettleInput,
+    *,
+    unapply: bool,
+    actor: Actor,
+    progress: Progress,
+) -> Outcome:
+    """The job's run: the same rules and writes as a synchronous settle, with the async limits."""
+    return await run(
+        conn, settings, data, unapply=unapply, actor=actor, write=True, async_=True, progress=progress
+    )
+
+
+async def run(
+    conn: AsyncConnection,
+    settings: Settings,
+    data: SettleInput,
+    *,
+    unapply: bool,
+    actor: Actor,
+    write: bool,
+    async_: bool = False,
+    progress: Progress | None = None,
+) -> Outcome:
+    src_row = await find_source(conn, data, lock=write)
+    # Unknown targets are reported together with whatever else is wrong with the known ones.
+    wanted = [(t.kind, t.ref, t.field) for t in data.targets]
+    ids, problems, rows = await ledger.resolve_targets(conn, wanted, lock=write)
+    request = apply_request(data, ids)
+    try:
+        outcome = await _run_known(
+            conn, settings, data, request, src_row, rows, unapply, actor, write, async_, progress
+        )
+    except e.Rejected as rejected:
+        rest = [v for v in rejected.errors if not (problems and isinstance(v, e.NoTargets))]
+        raise e.Rejected(problems + rest) from None
+    if problems:  # the transaction is rolled back: nothing of a refused request is written
+        raise e.Rejected(problems)
+    return outcome
+
+
+async def find_source(conn: AsyncConnection, data: SettleInput, *, lock: bool) -> Row[Any]:
+    if lock:
+        return await ledger.lock_source(conn, data.source_kind, data.source, source_field(data.source_kind))
+    table = s.credit_memo_t if data.source_kind == CREDIT_MEMO else s.payment_t
+    return await s.find(
+        conn, table, data.source, s.LABELS[data.source_kind], field=source_field(data.source_kind)
+    )
+
+
+async def _run_known(
+    conn: AsyncConnection,
+    settings: Settings,
+    data: SettleInput,
+    request: ApplyRequest,
+    src_row: Row[Any],
+    rows: dict[int, Row[Any]],
+    unapply: bool,
+    actor: Actor,
+    write: bool,
+    async_: bool,
+    progress: Progress | None,
+) -> Outcome:
+    limits = settings.limits
+    source_kind = data.source_kind
+    if unapply:
+        if not data.targets:  # everything applied
+            applied = await ledger.existing_item_parts(conn, source_kind, src_row.id, None)
+            ids = sorted({p.target_id for p in applied})
+            rows = await ledger.lock_targets(conn, ids, lock=write)
+        await check_unapply_limits(conn, data, request, src_row.id, list(rows), settings, async_=async_)
+    else:
+        await check_apply_limits(conn, data, request, src_row, rows, settings, async_=async_)
+    loading = None if progress is None else (lambda fraction: progress(0.4 * fraction))
+    targets = await ledger.load_targets(conn, rows, progress=loading)
+    source = await ledger.load_source(conn, source_kind, src_row)
+    common: dict[str, Any] = {
+        "default_rule": settings.default_application_rule,
+        "limits": limits,
+        "today": today(),
+        "async_": async_,
+    }
+    if unapply:
+        existing = await ledger.existing_item_parts(conn, source_kind, source.id, list(rows))
+        guard = limits.proration_product_async if async_ else limits.proration_product_unapply
+        result = engine.unapply(source, targets, existing, request, proration_guard=guard, **common)
+    else:
+        guard = limits.proration_product_async if async_ else limits.proration_product_apply
+        result = engine.apply(source, targets, request, proration_guard=guard, **common)
+    if progress is not None:
+        await progress(0.6)  # computed
+    warnings = tuple((w.code, w.message) for w in result.warnings)
+    if not write:
+        return Outcome(
+            source.id,
+            rule=result.rule,
+            warnings=warnings,
+            movements=result.movements,
+            currency=source.currency,
+        )
+    saving = None if progress is None else (lambda fraction: progress(0.6 + 0.4 * fraction))
+    application_id = await postings.save_settlement(
+        conn,
+        source=source,
+        settlement=result,
+        kind="UNAPPLY" if unapply else "APPLY",
+        sign=-1 if unapply else 1,
+        created_by=actor.name,
+        progress=saving,
+    )
+    return Outcome(source.id, application_id, None, result.rule, warnings, result.movements)
+
+
+async def check_apply_limits(
+    conn: AsyncConnection,
+    data: SettleInput,
+    request: ApplyRequest,
+    src_row: Row[Any],
+    rows: dict[int, Row[Any]],
+    settings: Settings,
+    *,
+    async_: bool,
+    exact: bool = False,
+) -> tuple[int, dict[int, int]]:
+    """Refuse a request over a limit before a single item row is read. The headers' item counts
+    bound the items that count; only when that bound is over a limit are the exact counts asked
+    (one or two statements). Returns the memo items and the items per target that count."""
+    memo_bound = int(src_row.item_count) if data.source_kind == CREDIT_MEMO else 0
+    headers = {pk: int(r.item_count) for pk, r in rows.items()}
+    if not exact and not counting.apply_limits(
+        request,
+        limits=settings.limits,
+        memo_open_items=memo_bound,
+        open_items=headers,
+        item_counts=headers,
+        async_=async_,
+        documents=len(data.targets),
+        invoices=_invoices(data),
+    ):
+        return memo_bound, headers
+    unnamed = [t.target_id for t in request.targets if t.items is None]
+    open_items, item_counts = await ledger.item_counts(conn, unnamed)
+    memo_open = await ledger.open_memo_item_count(conn, src_row.id) if memo_bound else 0
+    errors = counting.apply_limits(
+        request,
+        limits=settings.limits,
+        memo_open_items=memo_open,
+        open_items=open_items,
+        item_counts=item_counts,
+        async_=async_,
+        documents=len(data.targets),
+        invoices=_invoices(data),
+    )
+    if errors:
+        raise e.Rejected(errors)
+    return memo_open, open_items
+
+
+async def check_unapply_limits(
+    conn: AsyncConnection,
+    data: SettleInput,
+    request: ApplyRequest,
+    source_id: int,
+    target_ids: list[int],
+    settings: Settings,
+    *,
+    async_: bool,
+) -> int:
+    """The unapply limits from the applied counts. Returns the items the unapply touches."""
+    parts, memo_items, target_items = await ledger.applied_counts(
+        conn, data.source_kind, source_id, target_ids
+    )
+    errors = check_unapply_counts(
+        limits=settings.limits,
+        documents=len(data.targets) if data.targets else len(target_ids),
+        invoices=_invoices(data),
+        specified_items={t.field: len(t.items) for t in request.targets if t.items is not None},
+        specified_source_items=len(counting.named_source_items(request)),
+        item_parts=parts,
+        total_items=memo_items + target_items,
+        async_=async_,
+    )
+    if errors:
+        raise e.Rejected(errors)
+    return memo_items + target_items
+
+
+def _invoices(data: SettleInput) -> int:
+    return sum(1 for t in data.targets if t.kind == INVOICE)
