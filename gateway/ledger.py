@@ -28,21 +28,82 @@ from gateway.settlement.model import (
     TargetItem,
 )
 
+Preloaded = dict[int, list[TargetItem]]
 
-async def lock_source(conn: AsyncConnection, kind: str, ref: Ref, field: Sequence[str]) -> Row[Any]:
-    table = s.credit_memo_t if kind == CREDIT_MEMO else s.payment_t
-    return await s.find(conn, table, ref, s.LABELS[kind], field=field, lock=True)
+
+async def find_source(
+    conn: AsyncConnection, kind: str, ref: Ref, field: Sequence[str], *, lock: bool, with_items: bool = True
+) -> Source:
+    """The credit memo (with its items) or payment a reference names, read (and with ``lock``
+    locked) by one statement, or NotFound at ``field``."""
+    label = s.LABELS[kind]
+    if kind != CREDIT_MEMO or not with_items:
+        table = s.credit_memo_t if kind == CREDIT_MEMO else s.payment_t
+        return _source(kind, await s.find(conn, table, ref, label, field=field, lock=lock), ())
+    if ref.pk == -1:
+        raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
+    m, i = s.credit_memo_t, s.credit_memo_item_t
+    stmt = (
+        select(m, *(c.label(f"item_{c.name}") for c in i.c))
+        .select_from(m.outerjoin(i, i.c.credit_memo_id == m.c.id))
+        .where(m.c.id == ref.pk if ref.pk is not None else m.c.number == ref.number)
+        .order_by(i.c.seq)
+    )
+    rows = (await conn.execute(stmt.with_for_update(of=m) if lock else stmt)).all()
+    if not rows or not scope.visible(rows[0].account_id):
+        raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
+    items = tuple(
+        SourceItem(
+            r.item_id,
+            r.item_seq,
+            r.item_kind,
+            r.item_parent_item_id,
+            r.item_source_item_id,
+            r.item_amount,
+            r.item_applied_amount,
+            r.item_unapplied_amount,
+            r.item_refund_amount,
+        )
+        for r in rows
+        if r.item_id is not None
+    )
+    return _source(kind, rows[0], items)
+
+
+def _source(kind: str, row: Row[Any], items: tuple[SourceItem, ...]) -> Source:
+    return Source(
+        kind=kind,
+        id=row.id,
+        number=row.number,
+        account_id=row.account_id,
+        currency=row.currency,
+        status=row.status,
+        doc_date=row.memo_date if kind == CREDIT_MEMO else row.effective_date,
+        amount=row.amount,
+        applied=row.applied_amount,
+        unapplied=row.unapplied_amount,
+        refund=getattr(row, "refund_amount", 0),
+        reversed=getattr(row, "reversed", False),
+        items=items,
+        latest_application_date=row.latest_applied_on,
+    )
 
 
 async def resolve_targets(
-    conn: AsyncConnection, wanted: Sequence[tuple[str, Ref, tuple[str, ...]]], *, lock: bool = False
-) -> tuple[list[int | None], list[e.RuleViolation], dict[int, Row[Any]]]:
+    conn: AsyncConnection,
+    wanted: Sequence[tuple[str, Ref, tuple[str, ...]]],
+    *,
+    lock: bool = False,
+    items_up_to: int = 0,
+) -> tuple[list[int | None], list[e.RuleViolation], dict[int, Row[Any]], Preloaded]:
     """The receivable id each (kind, ref, field) names, or None with a NotFound at ``field + id``,
-    and the rows found, read (and with ``lock`` locked, in id order) by one statement."""
+    and the rows found, read (and with ``lock`` locked, in id order) by one statement, which also
+    brings the items of the documents that have at most ``items_up_to`` (for ``load_targets``)."""
     pks = {r.pk for _, r, _ in wanted if r.pk is not None and r.pk > 0}
     numbers = {r.number for _, r, _ in wanted if r.pk is None}
     found: dict[Any, Row[Any]] = {}
     rows: dict[int, Row[Any]] = {}
+    preloaded: Preloaded = {}
     if pks or numbers:
         t = s.receivable_t
         cond = (
@@ -50,9 +111,29 @@ async def resolve_targets(
             if pks and numbers
             else (t.c.id.in_(pks) if pks else t.c.number.in_(numbers))
         )
-        stmt = select(t).where(cond).order_by(t.c.id)
-        for each in (await conn.execute(stmt.with_for_update() if lock else stmt)).all():
+        i = s.receivable_item_t
+        small = t.c.item_count <= items_up_to
+        stmt = (
+            select(t, *(c.label(f"item_{c.name}") for c in i.c))
+            .select_from(t.outerjoin(i, (i.c.receivable_id == t.c.id) & small))
+            .where(cond)
+            .order_by(t.c.id, i.c.seq)
+        )
+        for each in (await conn.execute(stmt.with_for_update(of=t) if lock else stmt)).all():
             found[("id", each.id)] = found[("number", each.number)] = each
+            if each.item_count <= items_up_to:
+                items = preloaded.setdefault(each.id, [])
+                if each.item_id is not None:
+                    items.append(
+                        TargetItem(
+                            each.item_id,
+                            each.item_seq,
+                            each.item_kind,
+                            each.item_parent_item_id,
+                            each.item_amount,
+                            each.item_balance,
+                        )
+                    )
     ids: list[int | None] = []
     problems: list[e.RuleViolation] = []
     for kind, r, field in wanted:
@@ -63,7 +144,7 @@ async def resolve_targets(
         else:
             ids.append(int(row.id))
             rows[int(row.id)] = row
-    return ids, problems, rows
+    return ids, problems, rows, preloaded
 
 
 async def lock_targets(
@@ -83,49 +164,18 @@ async def open_memo_item_count(conn: AsyncConnection, memo_id: int) -> int:
     return int((await conn.execute(stmt)).scalar_one())
 
 
-async def load_source(conn: AsyncConnection, kind: str, row: Row[Any], *, with_items: bool = True) -> Source:
-    items: tuple[SourceItem, ...] = ()
-    if kind == CREDIT_MEMO and with_items:
-        t = s.credit_memo_item_t
-        rows = (await conn.execute(select(t).where(t.c.credit_memo_id == row.id).order_by(t.c.seq))).all()
-        items = tuple(
-            SourceItem(
-                r.id,
-                r.seq,
-                r.kind,
-                r.parent_item_id,
-                r.source_item_id,
-                r.amount,
-                r.applied_amount,
-                r.unapplied_amount,
-                r.refund_amount,
-            )
-            for r in rows
-        )
-    return Source(
-        kind=kind,
-        id=row.id,
-        number=row.number,
-        account_id=row.account_id,
-        currency=row.currency,
-        status=row.status,
-        doc_date=row.memo_date if kind == CREDIT_MEMO else row.effective_date,
-        amount=row.amount,
-        applied=row.applied_amount,
-        unapplied=row.unapplied_amount,
-        refund=getattr(row, "refund_amount", 0),
-        reversed=getattr(row, "reversed", False),
-        items=items,
-        latest_application_date=row.latest_applied_on,
-    )
-
-
 async def load_targets(
-    conn: AsyncConnection, rows: dict[int, Row[Any]], *, with_items: bool = True, progress: Any = None
+    conn: AsyncConnection,
+    rows: dict[int, Row[Any]],
+    *,
+    with_items: bool = True,
+    progress: Any = None,
+    preloaded: Preloaded | None = None,
 ) -> dict[int, Target]:
-    """Targets with their items, read in batches of documents (progress is reported per batch)."""
-    items: dict[int, list[TargetItem]] = defaultdict(list)
-    ids = list(rows)
+    """Targets with their items, read in batches of documents (progress is reported per batch);
+    the items ``resolve_targets`` brought already are not read again."""
+    items: dict[int, list[TargetItem]] = defaultdict(list, preloaded or {})
+    ids = [pk for pk in rows if pk not in items]
     batch = 20
     for start in range(0, len(ids) if with_items else 0, batch):
         t = s.receivable_item_t

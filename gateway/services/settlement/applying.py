@@ -15,7 +15,6 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import idempotency, ledger, postings
-from gateway import store as s
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.services.documents import SYSTEM, Actor, today
@@ -23,7 +22,7 @@ from gateway.services.settlement.inputs import Outcome, SettleInput, apply_reque
 from gateway.settlement import counting, engine
 from gateway.settlement import errors as e
 from gateway.settlement.limits import check_unapply_counts
-from gateway.settlement.model import CREDIT_MEMO, INVOICE, ApplyRequest
+from gateway.settlement.model import CREDIT_MEMO, INVOICE, ApplyRequest, Source
 
 Progress = Callable[[float], Awaitable[None]]
 
@@ -83,14 +82,19 @@ async def run(
     async_: bool = False,
     progress: Progress | None = None,
 ) -> Outcome:
-    src_row = await find_source(conn, data, lock=write)
-    # Unknown targets are reported together with whatever else is wrong with the known ones.
+    source = await ledger.find_source(
+        conn, data.source_kind, data.source, source_field(data.source_kind), lock=write
+    )
+    # Unknown targets are reported together with whatever else is wrong with the known ones. The
+    # items of small targets come with them (at most TOTAL_ITEMS rows in all, what a sync apply
+    # within its limits reads anyway); larger targets' items are read once their limits passed.
     wanted = [(t.kind, t.ref, t.field) for t in data.targets]
-    ids, problems, rows = await ledger.resolve_targets(conn, wanted, lock=write)
+    small = 0 if async_ else settings.limits.total_items // max(1, len(wanted))
+    ids, problems, rows, preloaded = await ledger.resolve_targets(conn, wanted, lock=write, items_up_to=small)
     request = apply_request(data, ids)
     try:
         outcome = await _run_known(
-            conn, settings, data, request, src_row, rows, unapply, actor, write, async_, progress
+            conn, settings, data, request, source, rows, preloaded, unapply, actor, write, async_, progress
         )
     except e.Rejected as rejected:
         rest = [v for v in rejected.errors if not (problems and isinstance(v, e.NoTargets))]
@@ -100,22 +104,14 @@ async def run(
     return outcome
 
 
-async def find_source(conn: AsyncConnection, data: SettleInput, *, lock: bool) -> Row[Any]:
-    if lock:
-        return await ledger.lock_source(conn, data.source_kind, data.source, source_field(data.source_kind))
-    table = s.credit_memo_t if data.source_kind == CREDIT_MEMO else s.payment_t
-    return await s.find(
-        conn, table, data.source, s.LABELS[data.source_kind], field=source_field(data.source_kind)
-    )
-
-
 async def _run_known(
     conn: AsyncConnection,
     settings: Settings,
     data: SettleInput,
     request: ApplyRequest,
-    src_row: Row[Any],
+    source: Source,
     rows: dict[int, Row[Any]],
+    preloaded: ledger.Preloaded,
     unapply: bool,
     actor: Actor,
     write: bool,
@@ -126,15 +122,14 @@ async def _run_known(
     source_kind = data.source_kind
     if unapply:
         if not data.targets:  # everything applied
-            applied = await ledger.existing_item_parts(conn, source_kind, src_row.id, None)
+            applied = await ledger.existing_item_parts(conn, source_kind, source.id, None)
             ids = sorted({p.target_id for p in applied})
             rows = await ledger.lock_targets(conn, ids, lock=write)
-        await check_unapply_limits(conn, data, request, src_row.id, list(rows), settings, async_=async_)
+        await check_unapply_limits(conn, data, request, source.id, list(rows), settings, async_=async_)
     else:
-        await check_apply_limits(conn, data, request, src_row, rows, settings, async_=async_)
+        await check_apply_limits(conn, data, request, source, rows, settings, async_=async_)
     loading = None if progress is None else (lambda fraction: progress(0.4 * fraction))
-    targets = await ledger.load_targets(conn, rows, progress=loading)
-    source = await ledger.load_source(conn, source_kind, src_row)
+    targets = await ledger.load_targets(conn, rows, progress=loading, preloaded=preloaded)
     common: dict[str, Any] = {
         "default_rule": settings.default_application_rule,
         "limits": limits,
@@ -176,32 +171,35 @@ async def check_apply_limits(
     conn: AsyncConnection,
     data: SettleInput,
     request: ApplyRequest,
-    src_row: Row[Any],
+    source: Source,
     rows: dict[int, Row[Any]],
     settings: Settings,
     *,
     async_: bool,
     exact: bool = False,
 ) -> tuple[int, dict[int, int]]:
-    """Refuse a request over a limit before a single item row is read. The headers' item counts
-    bound the items that count; only when that bound is over a limit are the exact counts asked
-    (one or two statements). Returns the memo items and the items per target that count."""
-    memo_bound = int(src_row.item_count) if data.source_kind == CREDIT_MEMO else 0
+    """Refuse a request over a limit before the items of a large target are read. The targets'
+    item counts (their rows) bound the items that count; only when that bound is over a limit, or
+    for ``exact`` counts, are the items counted (one statement). Returns the memo items and the
+    items per target that count."""
+    if source.items or data.source_kind != CREDIT_MEMO:
+        memo_open = sum(1 for i in source.items if counting.counts_toward_limit(i.unapplied))
+    else:  # read without its items (a request to queue)
+        memo_open = await ledger.open_memo_item_count(conn, source.id)
     headers = {pk: int(r.item_count) for pk, r in rows.items()}
     if not exact and not counting.apply_limits(
         request,
         limits=settings.limits,
-        memo_open_items=memo_bound,
+        memo_open_items=memo_open,
         open_items=headers,
         item_counts=headers,
         async_=async_,
         documents=len(data.targets),
         invoices=_invoices(data),
     ):
-        return memo_bound, headers
+        return memo_open, headers
     unnamed = [t.target_id for t in request.targets if t.items is None]
     open_items, item_counts = await ledger.item_counts(conn, unnamed)
-    memo_open = await ledger.open_memo_item_count(conn, src_row.id) if memo_bound else 0
     errors = counting.apply_limits(
         request,
         limits=settings.limits,

@@ -41,10 +41,9 @@ async def reverse_or_write_off(
     )
 
     async def move(conn: AsyncConnection) -> Outcome:
-        row = await ledger.lock_source(conn, CREDIT_MEMO, memo, ("creditMemoId",))
-        if not write_off and row.item_count > settings.limits.reversal_items:
-            raise e.Rejected(check_reversal_counts(limits=settings.limits, items=row.item_count))
-        source = await ledger.load_source(conn, CREDIT_MEMO, row)
+        source = await ledger.find_source(conn, CREDIT_MEMO, memo, ("creditMemoId",), lock=True)
+        if not write_off and len(source.items) > settings.limits.reversal_items:
+            raise e.Rejected(check_reversal_counts(limits=settings.limits, items=len(source.items)))
         if write_off:
             plan = engine.plan_write_off(source, today=today(), memo_date=memo_date, reason_code=reason_code)
         else:

@@ -36,8 +36,7 @@ async def refund(
     )
 
     async def move(conn: AsyncConnection) -> Outcome:
-        row = await ledger.lock_source(conn, CREDIT_MEMO, memo, ("creditMemoId",))
-        source = await ledger.load_source(conn, CREDIT_MEMO, row)
+        source = await ledger.find_source(conn, CREDIT_MEMO, memo, ("creditMemoId",), lock=True)
         result = engine.refund(source, amount, limits=settings.limits, today=today(), refund_date=refund_date)  # type: ignore[arg-type]
         application_id = await postings.save_refund(conn, source, result, created_by=actor.name)
         return Outcome(source.id, application_id)

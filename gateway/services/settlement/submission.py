@@ -66,27 +66,29 @@ async def validate(
 ) -> tuple[int, int, int]:
     """Every problem an async request can be refused for before it is queued, from headers and
     counts only. Returns (source id, account id, items the job will touch)."""
-    src = await ledger.lock_source(conn, data.source_kind, data.source, source_field(data.source_kind))
+    field = source_field(data.source_kind)
+    source = await ledger.find_source(conn, data.source_kind, data.source, field, lock=True, with_items=False)
     wanted = [(t.kind, t.ref, t.field) for t in data.targets]
-    ids, problems, rows = await ledger.resolve_targets(conn, wanted)
+    ids, problems, rows, _ = await ledger.resolve_targets(conn, wanted)
     request = apply_request(data, ids)
     if unapply and not data.targets:
-        applied = await ledger.existing_item_parts(conn, data.source_kind, src.id, None)
+        applied = await ledger.existing_item_parts(conn, data.source_kind, source.id, None)
         rows = await ledger.lock_targets(conn, {p.target_id for p in applied}, lock=False)
-    source = await ledger.load_source(conn, data.source_kind, src, with_items=False)
     targets = await ledger.load_targets(conn, rows, with_items=False)
     errors = problems + check_queueable(source, targets, request, today=today())
     total = 0
     try:
         if unapply:
-            total = await check_unapply_limits(conn, data, request, src.id, list(rows), settings, async_=True)
+            total = await check_unapply_limits(
+                conn, data, request, source.id, list(rows), settings, async_=True
+            )
         else:
             memo_open, open_items = await check_apply_limits(
-                conn, data, request, src, rows, settings, async_=True, exact=True
+                conn, data, request, source, rows, settings, async_=True, exact=True
             )
             total = counting.apply_items_involved(request, memo_open_items=memo_open, open_items=open_items)
     except e.Rejected as rejected:
         errors += rejected.errors
     if errors:
         raise e.Rejected(errors)
-    return int(src.id), int(src.account_id), total
+    return source.id, source.account_id, total
