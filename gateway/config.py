@@ -47,6 +47,9 @@ class Settings:
     # Rate limit per token: a bucket of `rate_limit_burst` requests refilled at `rate_limit_per_second`.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+    # A token's principal is remembered this long per process: a revocation elsewhere (the CLI, another
+    # instance) takes effect within this window; one in this process at once. 0 = no cache.
+    token_cache_seconds: float = 5.0
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
 
