@@ -81,6 +81,9 @@ class Database:
         self.is_sqlite = settings.is_sqlite
         # every committed write wakes the subscribers (they read what changed from the rows)
         self.bus = bus or create_bus(settings.redis_url)
+        # SQLite has one writer: this process's writers queue here, first come first served, instead
+        # of polling the file lock in the busy handler (other processes still meet that lock).
+        self._writer: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -96,8 +99,9 @@ class Database:
         attempts = self.settings.transaction_retries
         for attempt in range(attempts + 1):
             try:
-                async with self.connect(write=True) as conn:
-                    result = await fn(conn)
+                async with self._serialized():
+                    async with self.connect(write=True) as conn:
+                        result = await fn(conn)
                 await self.bus.publish("settlement:events", {})
                 return result
             except DBAPIError as exc:
@@ -107,6 +111,14 @@ class Database:
                 log.debug("retrying transaction after %s (attempt %d)", exc.orig, attempt + 1)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def _serialized(self) -> AsyncIterator[None]:
+        if self._writer is None:
+            yield
+            return
+        async with self._writer:
+            yield
 
     async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self.connect() as conn:
