@@ -99,9 +99,8 @@ class Database:
         attempts = self.settings.transaction_retries
         for attempt in range(attempts + 1):
             try:
-                async with self._serialized():
-                    async with self.connect(write=True) as conn:
-                        result = await fn(conn)
+                async with self._serialized(), self.connect(write=True) as conn:
+                    result = await fn(conn)
                 await self.bus.publish("settlement:events", {})
                 return result
             except DBAPIError as exc:
