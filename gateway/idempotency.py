@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import store as s
+from gateway.db import Database
 from gateway.settlement import errors as e
 
 RETENTION = timedelta(hours=24)
@@ -123,6 +124,22 @@ async def guarded(
     result = await move()
     await remember(conn, c, dump(result), status=status)
     return result
+
+
+async def write_once(
+    db: Database,
+    c: Claim | None,
+    move: Callable[[AsyncConnection], Awaitable[T]],
+    *,
+    dump: Callable[[T], dict[str, Any]],
+    load: Callable[[dict[str, Any]], T],
+    status: str = "DONE",
+) -> T:
+    """``move`` in one write transaction (retried as a whole), guarded by the key: every money
+    move and job submission goes through here."""
+    return await db.write(
+        lambda conn: guarded(conn, c, lambda: move(conn), dump=dump, load=load, status=status)
+    )
 
 
 async def finish(conn: AsyncConnection, key: str | None, response: dict[str, Any]) -> None:

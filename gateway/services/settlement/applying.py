@@ -44,16 +44,13 @@ async def settle(
         data.idempotency_key, caller=actor.name or "", operation=operation, request=to_json(data)
     )
 
-    async def transaction(conn: AsyncConnection) -> Outcome:
-        return await idempotency.guarded(
-            conn,
-            claim,
-            lambda: run(conn, settings, data, unapply=unapply, actor=actor, write=True),
-            dump=Outcome.as_json,
-            load=Outcome.from_json,
-        )
-
-    return await db.write(transaction)
+    return await idempotency.write_once(
+        db,
+        claim,
+        lambda conn: run(conn, settings, data, unapply=unapply, actor=actor, write=True),
+        dump=Outcome.as_json,
+        load=Outcome.from_json,
+    )
 
 
 async def settle_in_job(
@@ -186,31 +183,25 @@ async def check_apply_limits(
         memo_open = sum(1 for i in source.items if counting.counts_toward_limit(i.unapplied))
     else:  # read without its items (a request to queue)
         memo_open = await ledger.open_memo_item_count(conn, source.id)
+
+    def over(open_items: dict[int, int], item_counts: dict[int, int]) -> list[e.LimitExceeded]:
+        return counting.apply_limits(
+            request,
+            limits=settings.limits,
+            memo_open_items=memo_open,
+            open_items=open_items,
+            item_counts=item_counts,
+            async_=async_,
+            documents=len(data.targets),
+            invoices=sum(1 for t in data.targets if t.kind == INVOICE),
+        )
+
     headers = {pk: int(r.item_count) for pk, r in rows.items()}
-    if not exact and not counting.apply_limits(
-        request,
-        limits=settings.limits,
-        memo_open_items=memo_open,
-        open_items=headers,
-        item_counts=headers,
-        async_=async_,
-        documents=len(data.targets),
-        invoices=_invoices(data),
-    ):
+    if not exact and not over(headers, headers):
         return memo_open, headers
     unnamed = [t.target_id for t in request.targets if t.items is None]
     open_items, item_counts = await ledger.item_counts(conn, unnamed)
-    errors = counting.apply_limits(
-        request,
-        limits=settings.limits,
-        memo_open_items=memo_open,
-        open_items=open_items,
-        item_counts=item_counts,
-        async_=async_,
-        documents=len(data.targets),
-        invoices=_invoices(data),
-    )
-    if errors:
+    if errors := over(open_items, item_counts):
         raise e.Rejected(errors)
     return memo_open, open_items
 
@@ -232,7 +223,7 @@ async def check_unapply_limits(
     errors = check_unapply_counts(
         limits=settings.limits,
         documents=len(data.targets) if data.targets else len(target_ids),
-        invoices=_invoices(data),
+        invoices=sum(1 for t in data.targets if t.kind == INVOICE),
         specified_items={t.field: len(t.items) for t in request.targets if t.items is not None},
         specified_source_items=len(counting.named_source_items(request)),
         item_parts=parts,
@@ -242,7 +233,3 @@ async def check_unapply_limits(
     if errors:
         raise e.Rejected(errors)
     return memo_items + target_items
-
-
-def _invoices(data: SettleInput) -> int:
-    return sum(1 for t in data.targets if t.kind == INVOICE)

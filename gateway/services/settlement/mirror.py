@@ -89,8 +89,4 @@ async def reverse_or_write_off(
             await s.set_values(conn, s.credit_memo_t, source.id, reversed=True)
         return Outcome(source.id, application_id, dm)
 
-    return await db.write(
-        lambda conn: idempotency.guarded(
-            conn, claim, lambda: move(conn), dump=Outcome.as_json, load=Outcome.from_json
-        )
-    )
+    return await idempotency.write_once(db, claim, move, dump=Outcome.as_json, load=Outcome.from_json)

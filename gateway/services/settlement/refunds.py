@@ -41,8 +41,4 @@ async def refund(
         application_id = await postings.save_refund(conn, source, result, created_by=actor.name)
         return Outcome(source.id, application_id)
 
-    return await db.write(
-        lambda conn: idempotency.guarded(
-            conn, claim, lambda: move(conn), dump=Outcome.as_json, load=Outcome.from_json
-        )
-    )
+    return await idempotency.write_once(db, claim, move, dump=Outcome.as_json, load=Outcome.from_json)

@@ -49,15 +49,13 @@ async def submit(
             created_at=datetime.now(UTC),
         )
 
-    return await db.write(
-        lambda conn: idempotency.guarded(
-            conn,
-            claim,
-            lambda: queue(conn),
-            dump=lambda job_id: {"job_id": job_id},
-            load=lambda remembered: int(remembered["job_id"]),
-            status="IN_PROGRESS",
-        )
+    return await idempotency.write_once(
+        db,
+        claim,
+        queue,
+        dump=lambda job_id: {"job_id": job_id},
+        load=lambda remembered: int(remembered["job_id"]),
+        status="IN_PROGRESS",
     )
 
 
