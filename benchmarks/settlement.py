@@ -136,11 +136,11 @@ async def statements_per_apply(db: Database, variables: dict[str, str]) -> tuple
         if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
             captured.append((statement, parameters, executemany))
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    event.listen(db.write_engine.sync_engine, "before_cursor_execute", record)
     try:
         await st.settle(db, db.settings, data, unapply=False)
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+        event.remove(db.write_engine.sync_engine, "before_cursor_execute", record)
     return len(captured), captured
 
 

@@ -42,14 +42,39 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(settings.database_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
+# A write statement on the inline engine waits this long for another process's write lock, on the
+# event loop's thread; then the transaction is retried after an asynchronous back-off.
+INLINE_BUSY_TIMEOUT_MS = 250
+
+
+def create_write_engine(settings: Settings) -> AsyncEngine | None:
+    """SQLite: an engine whose statements run on the calling thread (``gateway.inline_sqlite``),
+    for write transactions, which this process serializes. None elsewhere (or in memory)."""
+    from gateway.inline_sqlite import InlineConnection
+
+    path = settings.sqlite_path
+    if not settings.is_sqlite or path is None:
+        return None
+    engine = create_async_engine(
+        settings.database_url,
+        async_creator=lambda: InlineConnection.open(str(path), INLINE_BUSY_TIMEOUT_MS / 1000),
+        pool_size=2,
+        max_overflow=4,
+    )
+    _configure_sqlite(engine, settings, busy_timeout_ms=INLINE_BUSY_TIMEOUT_MS)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine, settings: Settings, *, busy_timeout_ms: int | None = None) -> None:
+    busy = settings.sqlite_busy_timeout_ms if busy_timeout_ms is None else busy_timeout_ms
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so that BEGIN is ours (see "begin").
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -84,11 +109,14 @@ class Database:
         # SQLite has one writer: this process's writers queue here, first come first served, instead
         # of polling the file lock in the busy handler (other processes still meet that lock).
         self._writer: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        # SQLite: write transactions (serialized by ``_writer``) run without thread hops
+        self.write_engine = (create_write_engine(settings) if engine is None else None) or self.engine
 
     @asynccontextmanager
     async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
         """One transaction; committed when the block ends without an exception."""
-        async with self.engine.connect() as conn:
+        engine = self.write_engine if write else self.engine
+        async with engine.connect() as conn:
             if write and self.is_sqlite:
                 conn = await conn.execution_options(sqlite_immediate=True)
             async with conn.begin():
@@ -134,4 +162,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.bus.close()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
         await self.engine.dispose()

@@ -141,9 +141,12 @@ class StatementCounter:
 @pytest.fixture
 def sql(db: Database) -> Iterator[StatementCounter]:
     counter = StatementCounter()
-    event.listen(db.engine.sync_engine, "before_cursor_execute", counter)
+    engines = {db.engine.sync_engine, db.write_engine.sync_engine}  # reads, writes (one on PostgreSQL)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", counter)
     yield counter
-    event.remove(db.engine.sync_engine, "before_cursor_execute", counter)
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", counter)
 
 
 SCHEMA = build_schema()
