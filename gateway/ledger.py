@@ -8,11 +8,12 @@ SQLite the write transaction holds the database lock from ``BEGIN IMMEDIATE`` on
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, case, func, or_, select
+from sqlalchemy import Row, Select, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import scope
@@ -31,6 +32,37 @@ from gateway.settlement.model import (
 Preloaded = dict[int, list[TargetItem]]
 
 
+# The statements of every apply are built once (building them costs more than running them).
+@functools.cache
+def _memo_with_items(by_number: bool, lock: bool) -> Select[Any]:
+    m, i = s.credit_memo_t, s.credit_memo_item_t
+    stmt = (
+        select(m, *(c.label(f"item_{c.name}") for c in i.c))
+        .select_from(m.outerjoin(i, i.c.credit_memo_id == m.c.id))
+        .where((m.c.number if by_number else m.c.id) == bindparam("ref"))
+        .order_by(i.c.seq)
+    )
+    return stmt.with_for_update(of=m) if lock else stmt
+
+
+@functools.cache
+def _targets_with_items(by_id: bool, by_number: bool, lock: bool) -> Select[Any]:
+    t, i = s.receivable_t, s.receivable_item_t
+    named = []
+    if by_id:
+        named.append(t.c.id.in_(bindparam("ids", expanding=True)))
+    if by_number:
+        named.append(t.c.number.in_(bindparam("numbers", expanding=True)))
+    small = t.c.item_count <= bindparam("small")
+    stmt = (
+        select(t, *(c.label(f"item_{c.name}") for c in i.c))
+        .select_from(t.outerjoin(i, (i.c.receivable_id == t.c.id) & small))
+        .where(or_(*named))
+        .order_by(t.c.id, i.c.seq)
+    )
+    return stmt.with_for_update(of=t) if lock else stmt
+
+
 async def find_source(
     conn: AsyncConnection, kind: str, ref: Ref, field: Sequence[str], *, lock: bool, with_items: bool = True
 ) -> Source:
@@ -42,14 +74,8 @@ async def find_source(
         return _source(kind, await s.find(conn, table, ref, label, field=field, lock=lock), ())
     if ref.pk == -1:
         raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
-    m, i = s.credit_memo_t, s.credit_memo_item_t
-    stmt = (
-        select(m, *(c.label(f"item_{c.name}") for c in i.c))
-        .select_from(m.outerjoin(i, i.c.credit_memo_id == m.c.id))
-        .where(m.c.id == ref.pk if ref.pk is not None else m.c.number == ref.number)
-        .order_by(i.c.seq)
-    )
-    rows = (await conn.execute(stmt.with_for_update(of=m) if lock else stmt)).all()
+    value = ref.pk if ref.pk is not None else ref.number
+    rows = (await conn.execute(_memo_with_items(ref.pk is None, lock), {"ref": value})).all()
     if not rows or not scope.visible(rows[0].account_id):
         raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
     items = tuple(
@@ -105,21 +131,9 @@ async def resolve_targets(
     rows: dict[int, Row[Any]] = {}
     preloaded: Preloaded = {}
     if pks or numbers:
-        t = s.receivable_t
-        cond = (
-            or_(t.c.id.in_(pks), t.c.number.in_(numbers))
-            if pks and numbers
-            else (t.c.id.in_(pks) if pks else t.c.number.in_(numbers))
-        )
-        i = s.receivable_item_t
-        small = t.c.item_count <= items_up_to
-        stmt = (
-            select(t, *(c.label(f"item_{c.name}") for c in i.c))
-            .select_from(t.outerjoin(i, (i.c.receivable_id == t.c.id) & small))
-            .where(cond)
-            .order_by(t.c.id, i.c.seq)
-        )
-        for each in (await conn.execute(stmt.with_for_update(of=t) if lock else stmt)).all():
+        stmt = _targets_with_items(bool(pks), bool(numbers), lock)
+        params = {"ids": sorted(pks), "numbers": sorted(numbers), "small": items_up_to}
+        for each in (await conn.execute(stmt, params)).all():
             found[("id", each.id)] = found[("number", each.number)] = each
             if each.item_count <= items_up_to:
                 items = preloaded.setdefault(each.id, [])

@@ -4,6 +4,7 @@ a settlement lives here; ``ledger`` holds the reads."""
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -115,17 +116,22 @@ async def add_event(
 
 async def _move_source(conn: AsyncConnection, source: Source, delta: int, applied_on: date | None) -> None:
     """applied += delta, unapplied -= delta; an APPLY also keeps ``latest_applied_on``."""
-    t = s.credit_memo_t if source.kind == CREDIT_MEMO else s.payment_t
+    stmt = _source_update(source.kind, applied_on is not None)
+    await conn.execute(stmt, {"b_id": source.id, "b_delta": delta, "b_day": applied_on})
+
+
+@functools.cache
+def _source_update(kind: str, applied: bool) -> Any:
+    t = s.credit_memo_t if kind == CREDIT_MEMO else s.payment_t
+    delta = bindparam("b_delta")
     values: dict[str, Any] = {
         "applied_amount": t.c.applied_amount + delta,
         "unapplied_amount": t.c.unapplied_amount - delta,
     }
-    if applied_on is not None:
-        latest = t.c.latest_applied_on
-        values["latest_applied_on"] = case(
-            (or_(latest.is_(None), latest < applied_on), applied_on), else_=latest
-        )
-    await conn.execute(update(t).where(t.c.id == source.id).values(**values))
+    if applied:
+        latest, day = t.c.latest_applied_on, bindparam("b_day", type_=t.c.latest_applied_on.type)
+        values["latest_applied_on"] = case((or_(latest.is_(None), latest < day), day), else_=latest)
+    return update(t).where(t.c.id == bindparam("b_id")).values(**values)
 
 
 async def write_lines(
