@@ -185,10 +185,28 @@ async def add_amounts(
     """``column += factor × amount`` for every row id in ``amounts``: executemany, in chunks."""
     if not amounts:
         return
-    values = {col: table.c[col] + factor * bindparam("b_amount") for col, factor in columns.items()}
-    stmt = update(table).where(table.c.id == bindparam("b_id")).values(**values)
+    stmt = _add(table, tuple(columns.items()))
     rows = [{"b_id": pk, "b_amount": amount} for pk, amount in amounts.items()]
     await (ticker or Ticker(len(rows))).many(conn, stmt, rows)
+
+
+@functools.cache
+def _add(table: Table, columns: tuple[tuple[str, int], ...]) -> Any:
+    values = {col: table.c[col] + factor * bindparam("b_amount") for col, factor in columns}
+    return update(table).where(table.c.id == bindparam("b_id")).values(**values)
+
+
+@functools.cache
+def _parts(memo: bool) -> Any:
+    """The source's parts on some targets and its unapplied part, with their item parts."""
+    p, ip = s.part_t, s.item_part_t
+    owner = p.c.credit_memo_id if memo else p.c.payment_id
+    targets = p.c.target_id.in_(bindparam("targets", expanding=True))
+    return (
+        select(p.c.id, p.c.target_id, ip.c.id, ip.c.credit_memo_item_id, ip.c.target_item_id)
+        .select_from(p.outerjoin(ip, ip.c.part_id == p.c.id))
+        .where(owner == bindparam("owner"), or_(targets, p.c.target_id.is_(None)))
+    )
 
 
 async def _move_parts(
@@ -204,15 +222,10 @@ async def _move_parts(
     by one statement; new parts are inserted by one, amounts changed by one executemany each."""
     p, ip = s.part_t, s.item_part_t
     memo = source.kind == CREDIT_MEMO
-    owner = p.c.credit_memo_id if memo else p.c.payment_id
-    stmt = (
-        select(p.c.id, p.c.target_id, ip.c.id, ip.c.credit_memo_item_id, ip.c.target_item_id)
-        .select_from(p.outerjoin(ip, ip.c.part_id == p.c.id))
-        .where(owner == source.id, or_(p.c.target_id.in_(list(by_target)), p.c.target_id.is_(None)))
-    )
     parts: dict[int | None, int] = {}
     existing: dict[tuple[int, int | None, int], int] = {}
-    for part_id, target_id, item_part_id, src, item in (await conn.execute(stmt)).all():
+    params = {"owner": source.id, "targets": list(by_target)}
+    for part_id, target_id, item_part_id, src, item in (await conn.execute(_parts(memo), params)).all():
         parts[target_id] = part_id
         if item_part_id is not None:
             existing[(part_id, src, item)] = item_part_id

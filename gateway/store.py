@@ -6,6 +6,7 @@ read with SQLAlchemy Core (``Row`` objects), not ORM instances: cheaper, and not
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -183,7 +184,13 @@ async def insert_receivable(
 
 
 async def insert_row(conn: AsyncConnection, table: Table, **values: Any) -> int:
-    return (await conn.execute(table.insert().values(**values).returning(table.c.id))).scalar_one()
+    return (await conn.execute(_insert_returning_id(table), values)).scalar_one()
+
+
+@functools.cache
+def _insert_returning_id(table: Table) -> Any:
+    """Built once per table (the values are bound per call)."""
+    return table.insert().returning(table.c.id)
 
 
 async def set_values(conn: AsyncConnection, table: Table, pk: int, **values: Any) -> None:
