@@ -123,7 +123,7 @@ async def _move_source(conn: AsyncConnection, source: Source, delta: int, applie
 @functools.cache
 def _source_update(kind: str, applied: bool) -> Any:
     t = s.credit_memo_t if kind == CREDIT_MEMO else s.payment_t
-    delta = bindparam("b_delta")
+    delta: Any = bindparam("b_delta")
     values: dict[str, Any] = {
         "applied_amount": t.c.applied_amount + delta,
         "unapplied_amount": t.c.unapplied_amount - delta,
