@@ -25,7 +25,6 @@ INVOICES, ITEMS = 299, 1000
 
 async def build(db: Database, invoices: int = INVOICES) -> int:
     """The documents and the PENDING job; returns the job id."""
-    from gateway import jobs
 
     acct = ref(encode("Account", await docs.create_account(db, name="Large job", currency="USD")), "Account")
     pks = [
@@ -56,7 +55,7 @@ async def build(db: Database, invoices: int = INVOICES) -> int:
         DAY,
         "FIFO",
     )
-    return await jobs.submit(db, db.settings, data, unapply=False)
+    return await st.submit(db, db.settings, data, unapply=False)
 
 
 def run_worker_once(url: str) -> tuple[float, float, str]:

@@ -23,7 +23,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from benchmarks.common import database, interleaved_ms, label, server
 from gateway import store as s
 from gateway.config import Settings
-from gateway.context import Context
+from gateway.context import ANONYMOUS_ADMIN, Context
 from gateway.db import Database
 from gateway.ids import encode
 from gateway.settlement.money import format_minor
@@ -121,7 +121,7 @@ def executor(db: Database, settings: Settings, planned: bool) -> Any:
     schema = build_schema([*caches, PlannedReads] if planned else caches)
 
     async def execute(query: str = QUERY) -> bytes:
-        ctx = Context(db=db, settings=settings)
+        ctx = Context(db=db, settings=settings, principal=ANONYMOUS_ADMIN)
         try:
             result = await schema.execute(query, context_value=ctx)
         finally:

@@ -1,19 +1,24 @@
 """``scripts/bench settlement``: single-item applies per second through the HTTP app with 1 and 16
-concurrent clients, and one synchronous apply at the TOTAL_ITEMS limit (a 1,000-item memo to 14
-invoices of 1,000 items): its wall time and peak memory."""
+concurrent clients, as a ratio of the same server's ``{ __typename }`` rate, with p99; the statements
+of one apply and the floor (those statements replayed with the plain driver); and one synchronous
+apply at the TOTAL_ITEMS limit (a 1,000-item memo to 14 invoices of 1,000 items): its wall time and
+peak memory."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 import tracemalloc
 from decimal import Decimal
+from typing import Any
 
 import httpx
+from sqlalchemy import event
 
 from benchmarks.common import Base, database, label, server
 from benchmarks.data import DAY, items
@@ -26,24 +31,38 @@ from gateway.settlement.limits import Limits
 
 APPLY = """mutation($m: ID!, $i: ID!) { applyCreditMemo(input: {creditMemoId: $m, applicationRule: FIFO,
   invoices: [{id: $i, amount: "0.01"}]}) { application { id } userErrors { code } } }"""
+TYPENAME = "{ __typename }"
 SECONDS = 5.0
+# One token drives every client: the default rate limit (50/s, burst 100 per token) would answer
+# 429 long before the server is saturated, so the bench's server runs with a limit out of reach.
+SERVER_ENV = {
+    "GATEWAY_WORKERS": "0",
+    "GATEWAY_RATE_LIMIT_PER_SECOND": "1000000",
+    "GATEWAY_RATE_LIMIT_BURST": "1000000",
+}
 
 
-async def rate(base: Base, variables: dict[str, str], clients: int) -> float:
-    done = 0
+async def rate(base: Base, query: str, variables: dict[str, str], clients: int) -> tuple[float, float]:
+    """Requests per second and p99 latency (ms) of ``clients`` concurrent clients for SECONDS."""
+    latencies: list[float] = []
     deadline = time.perf_counter() + SECONDS
 
     async def client() -> None:
-        nonlocal done
         async with httpx.AsyncClient(base_url=base, timeout=60, headers=base.headers) as c:
             while time.perf_counter() < deadline:
-                body = (await c.post("/graphql", json={"query": APPLY, "variables": variables})).json()
-                assert body["data"]["applyCreditMemo"]["application"], body
-                done += 1
+                start = time.perf_counter()
+                r = await c.post("/graphql", json={"query": query, "variables": variables})
+                latencies.append(time.perf_counter() - start)
+                body = r.json()
+                assert r.status_code == 200 and "errors" not in body, body
+                if query is APPLY:
+                    assert body["data"]["applyCreditMemo"]["application"], body
 
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
-    return done / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return len(latencies) / elapsed, 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
 
 
 async def single_item_setup(db: Database) -> dict[str, str]:
@@ -59,23 +78,116 @@ async def single_item_setup(db: Database) -> dict[str, str]:
 
 async def run(args: argparse.Namespace) -> None:
     print(
-        f"settlement benchmark: single-item applies for {SECONDS:.0f} s per line, then one apply at TOTAL_ITEMS"
+        f"settlement benchmark: {SECONDS:.0f} s per rate, one server process (rate limit lifted for its"
+        " one token), then one apply at TOTAL_ITEMS; numbers are noisy on a shared machine"
     )
     for pg in [None] + ([args.database_url] if args.database_url else []):
         async with database(pg) as url:
             db = Database(Settings(database_url=url))
             variables = await single_item_setup(db)
+            statements, captured = await statements_per_apply(db, variables)
             await db.dispose()
-            async with server(url, GATEWAY_WORKERS="0") as base:
-                one = await rate(base, variables, 1)
-                sixteen = await rate(base, variables, 16)
+            async with server(url, **SERVER_ENV) as base:
+                await rate(base, TYPENAME, {}, 1)  # warm up
+                t1, _ = await rate(base, TYPENAME, {}, 1)
+                t16, _ = await rate(base, TYPENAME, {}, 16)
+                one, p99_one = await rate(base, APPLY, variables, 1)
+                sixteen, p99_sixteen = await rate(base, APPLY, variables, 16)
+            floor_rate = await floor(url, captured)
             wall, peak = await asyncio.to_thread(_limit_apply_in_a_process, url)
             print(f"\n{label(url)}")
-            print(f"  single-item applies, 1 client      {one:8.1f} /s")
-            print(f"  single-item applies, 16 clients    {sixteen:8.1f} /s")
+            print(f"  {{ __typename }}, 1 / 16 clients        {t1:8.1f} /s {t16:8.1f} /s")
             print(
-                f"  apply at TOTAL_ITEMS (15,000)      {wall:8.2f} s wall, {peak:6.1f} MiB peak Python allocation"
+                f"  single-item applies, 1 client         {one:8.1f} /s  = {one / t1:5.1%} of __typename"
+                f"  p99 {p99_one:7.1f} ms"
             )
+            print(
+                f"  single-item applies, 16 clients       {sixteen:8.1f} /s  = {sixteen / t16:5.1%} of __typename"
+                f"  p99 {p99_sixteen:7.1f} ms  ({sixteen / one:4.2f}x 1 client)"
+            )
+            print(f"  statements per single-item apply      {statements:8d}")
+            print(
+                f"  floor: the same transaction replayed  {floor_rate:8.1f} /s"
+                f"  (plain {'asyncpg' if pg else 'sqlite3'}, one connection)"
+            )
+            print(
+                f"  apply at TOTAL_ITEMS (15,000)         {wall:8.2f} s wall, {peak:6.1f} MiB peak Python allocation"
+            )
+
+
+Captured = list[tuple[str, Any, bool]]
+
+
+async def statements_per_apply(db: Database, variables: dict[str, str]) -> tuple[int, Captured]:
+    """The statements of one single-item apply (after a first one), with their parameters."""
+    data = st.SettleInput(
+        "CREDIT_MEMO",
+        ref(variables["m"], "CreditMemo"),
+        (st.TargetInput("INVOICE", ref(variables["i"], "Invoice"), "0.01", None, ("invoices", "0")),),
+        None,
+        "FIFO",
+    )
+    await st.settle(db, db.settings, data, unapply=False)
+    captured: Captured = []
+
+    def record(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
+            captured.append((statement, parameters, executemany))
+
+    event.listen(db.write_engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await st.settle(db, db.settings, data, unapply=False)
+    finally:
+        event.remove(db.write_engine.sync_engine, "before_cursor_execute", record)
+    return len(captured), captured
+
+
+async def floor(url: str, captured: Captured) -> float:
+    """The apply's own SQL, replayed as one transaction at a time for SECONDS with the plain driver
+    in one connection: what the database costs, without our code."""
+    if url.startswith("postgresql"):
+        import asyncpg
+
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            done, deadline = 0, time.perf_counter() + SECONDS
+            start = time.perf_counter()
+            while time.perf_counter() < deadline:
+                async with conn.transaction():
+                    for statement, parameters, many in captured:
+                        if many:
+                            await conn.executemany(statement, parameters)
+                        else:
+                            await conn.fetch(statement, *parameters)
+                done += 1
+            return done / (time.perf_counter() - start)
+        finally:
+            await conn.close()
+    return await asyncio.to_thread(_sqlite_floor, url.split("///", 1)[1], captured)
+
+
+def _sqlite_floor(path: str, captured: Captured) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    try:
+        done, deadline = 0, time.perf_counter() + SECONDS
+        start = time.perf_counter()
+        while time.perf_counter() < deadline:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement, parameters, many in captured:
+                if many:
+                    conn.executemany(statement, parameters)
+                else:
+                    conn.execute(statement, parameters).fetchall()
+            conn.execute("COMMIT")
+            done += 1
+        return done / (time.perf_counter() - start)
+    finally:
+        conn.close()
 
 
 def _limit_apply_in_a_process(url: str) -> tuple[float, float]:

@@ -28,7 +28,7 @@ from strawberry.types import ExecutionResult
 from gateway import graphiql, ratelimit, sockets, transport
 from gateway.auth import authenticate, bearer
 from gateway.config import Settings
-from gateway.context import ANONYMOUS_ADMIN, Context, Principal
+from gateway.context import ANONYMOUS_ADMIN, Context
 from gateway.db import Database
 from gateway.downloads import download
 from gateway.hardening import BodySizeLimit, hardening_extensions, throttled_response
@@ -92,8 +92,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         principal = getattr(state, "principal", None) if state is not None else None
         if principal is not None:  # HTTP: authenticated in run()
             context.principal = principal
-        elif self.settings.auth:
-            context.principal = _nobody  # a WebSocket, until its connection_init (on_ws_connect)
+        elif not self.settings.auth:
+            context.principal = ANONYMOUS_ADMIN
+        # else: NOBODY, a WebSocket until its connection_init (on_ws_connect)
         if isinstance(request, WebSocket):
             context.websocket = request  # shared by the socket's operations: each runs in a fork
         opened = _contexts.get()
@@ -220,9 +221,6 @@ class GatewayGraphQL(GraphQL[Context, None]):
         # A str, not bytes: strawberry sends bytes as *binary* WebSocket frames, which GraphiQL and the
         # graphql-ws client reject; every message of both protocols must be a text frame.
         return orjson.dumps(data).decode()
-
-
-_nobody = Principal("unauthenticated", frozenset(), frozenset())
 
 
 def _address(connection: Any) -> str:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import weakref
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,6 +39,8 @@ PERMISSIONS = (
     "admin",
 )
 PREFIX = "sgw_"
+# per Database: token hash -> principal, for ``settings.token_cache_seconds`` (known tokens only)
+_CACHES: weakref.WeakKeyDictionary[Database, TTLCache[str, Principal]] = weakref.WeakKeyDictionary()
 
 
 def hash_token(token: str) -> str:
@@ -106,7 +110,9 @@ async def revoke_token(db: Database, name: str) -> bool:
         )
         return bool(done.rowcount)
 
-    return await db.write(run)
+    revoked = await db.write(run)
+    _CACHES.pop(db, None)  # in this process a revocation takes effect at once
+    return revoked
 
 
 async def revoke_tokens_with_prefix(db: Database, prefix: str) -> int:
@@ -127,13 +133,29 @@ async def authenticate(db: Database, token: str | None) -> Principal | None:
     """The principal a presented token stands for; None for no, unknown or revoked tokens."""
     if not token:
         return None
+    digest = hash_token(token)
+    cache = _cache(db)
+    if cache is not None and (known := cache.get(digest)) is not None:
+        return known
     async with db.engine.connect() as conn:
-        row = (await conn.execute(select(token_t).where(token_t.c.token_hash == hash_token(token)))).first()
+        row = (await conn.execute(select(token_t).where(token_t.c.token_hash == digest))).first()
     if row is None or row.revoked_at is not None:
         return None
-    return principal_of(
+    principal = principal_of(
         row.name, row.permissions.split(","), row.accounts.split(",") if row.accounts else None
     )
+    if cache is not None:
+        cache[digest] = principal
+    return principal
+
+
+def _cache(db: Database) -> TTLCache[str, Principal] | None:
+    ttl = db.settings.token_cache_seconds
+    if ttl <= 0:
+        return None
+    if db not in _CACHES:
+        _CACHES[db] = TTLCache(maxsize=10_000, ttl=ttl)
+    return _CACHES[db]
 
 
 def principal_of(name: str, permissions: Iterable[str], accounts: Iterable[str | int] | None) -> Principal:

@@ -62,6 +62,9 @@ class Settings:
     max_subscriptions: int = 500
     # Strict input: a date more than this many days from today is refused (INVALID_VALUE).
     max_date_distance_days: int = 3_660
+    # A token's principal is remembered this long per process: a revocation elsewhere (the CLI, another
+    # instance) takes effect within this window; one in this process at once. 0 = no cache.
+    token_cache_seconds: float = 5.0
     log_level: str = "INFO"
     # Credit memo files: where the local file store keeps them, the largest upload, the accepted
     # content types (comma-separated).

@@ -30,14 +30,15 @@ class Principal:
     accounts: frozenset[int] | None = None
 
 
-ANONYMOUS_ADMIN = Principal("local", frozenset({"admin"}))
+ANONYMOUS_ADMIN = Principal("local", frozenset({"admin"}))  # only where auth is off, and said so
+NOBODY = Principal("nobody", frozenset(), frozenset())  # no permission, no account
 
 
 @dataclass
 class Context:
     db: Database
     settings: Settings
-    principal: Principal = ANONYMOUS_ADMIN
+    principal: Principal = NOBODY  # a context is given its caller explicitly
     request_id: str = field(default_factory=request_id)
     idempotency_key: str | None = None  # the Idempotency-Key header; an input's key wins
     connection_params: Any = None  # a WebSocket's connection_init payload (carries the token)

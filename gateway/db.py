@@ -62,14 +62,39 @@ def connect_args(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
+# A write statement on the inline engine waits this long for another process's write lock, on the
+# event loop's thread; then the transaction is retried after an asynchronous back-off.
+INLINE_BUSY_TIMEOUT_MS = 250
+
+
+def create_write_engine(settings: Settings) -> AsyncEngine | None:
+    """SQLite: an engine whose statements run on the calling thread (``gateway.inline_sqlite``),
+    for write transactions, which this process serializes. None elsewhere (or in memory)."""
+    from gateway.inline_sqlite import InlineConnection
+
+    path = settings.sqlite_path
+    if not settings.is_sqlite or path is None:
+        return None
+    engine = create_async_engine(
+        settings.database_url,
+        async_creator=lambda: InlineConnection.open(str(path), INLINE_BUSY_TIMEOUT_MS / 1000),
+        pool_size=2,
+        max_overflow=4,
+    )
+    _configure_sqlite(engine, settings, busy_timeout_ms=INLINE_BUSY_TIMEOUT_MS)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine, settings: Settings, *, busy_timeout_ms: int | None = None) -> None:
+    busy = settings.sqlite_busy_timeout_ms if busy_timeout_ms is None else busy_timeout_ms
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so that BEGIN is ours (see "begin").
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -103,11 +128,17 @@ class Database:
         self.bus = bus or create_bus(settings.redis_url, settings.redis_timeout_seconds)
         self.subscriptions = Slots(settings.max_subscriptions_per_token, settings.max_subscriptions)
         self.availability = Availability("database")
+        # SQLite has one writer: this process's writers queue here, first come first served, instead
+        # of polling the file lock in the busy handler (other processes still meet that lock).
+        self._writer: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        # SQLite: write transactions (serialized by ``_writer``) run without thread hops
+        self.write_engine = (create_write_engine(settings) if engine is None else None) or self.engine
 
     @asynccontextmanager
     async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
         """One transaction; committed when the block ends without an exception."""
-        async with self.engine.connect() as conn:
+        engine = self.write_engine if write else self.engine
+        async with engine.connect() as conn:
             if write and self.is_sqlite:
                 conn = await conn.execution_options(sqlite_immediate=True)
             async with conn.begin():
@@ -118,7 +149,7 @@ class Database:
         attempts = self.settings.transaction_retries
         for attempt in range(attempts + 1):
             try:
-                async with self.connect(write=True) as conn:
+                async with self._serialized(), self.connect(write=True) as conn:
                     result = await fn(conn)
                 await self.bus.publish("settlement:events", {})
                 return result
@@ -129,6 +160,14 @@ class Database:
                 log.debug("retrying transaction after %s (attempt %d)", exc.orig, attempt + 1)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def _serialized(self) -> AsyncIterator[None]:
+        if self._writer is None:
+            yield
+            return
+        async with self._writer:
+            yield
 
     async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self.connect() as conn:
@@ -152,4 +191,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.bus.close()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
         await self.engine.dispose()

@@ -12,19 +12,22 @@ after fixing the cause runs again (ours).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import store as s
+from gateway.db import Database
 from gateway.observability import metrics
 from gateway.settlement import errors as e
 
 RETENTION = timedelta(hours=24)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +105,51 @@ async def remember(
             expires_at=now + RETENTION,
         )
     )
+
+
+async def guarded(
+    conn: AsyncConnection,
+    c: Claim | None,
+    move: Callable[[], Awaitable[T]],
+    *,
+    dump: Callable[[T], dict[str, Any]],
+    load: Callable[[dict[str, Any]], T],
+    status: str = "DONE",
+) -> T:
+    """Run ``move`` (a money move, or a job submission) at most once per key, inside the caller's
+    transaction: replay a remembered response, else run and remember it (``status`` IN_PROGRESS for
+    a job, finished by ``finish``). Without a key it just runs."""
+    if c is None:
+        return await move()
+    remembered = await replay(conn, c)
+    if remembered is not None:
+        return load(remembered)
+    result = await move()
+    await remember(conn, c, dump(result), status=status)
+    return result
+
+
+async def write_once(
+    db: Database,
+    c: Claim | None,
+    move: Callable[[AsyncConnection], Awaitable[T]],
+    *,
+    dump: Callable[[T], dict[str, Any]],
+    load: Callable[[dict[str, Any]], T],
+    status: str = "DONE",
+) -> T:
+    """``move`` in one write transaction (retried as a whole), guarded by the key: every money
+    move and job submission goes through here."""
+    return await db.write(
+        lambda conn: guarded(conn, c, lambda: move(conn), dump=dump, load=load, status=status)
+    )
+
+
+async def finish(conn: AsyncConnection, key: str | None, response: dict[str, Any]) -> None:
+    """The job of an IN_PROGRESS key ended: from now on the key replays ``response``."""
+    if key:
+        await conn.execute(
+            update(s.idempotency_t)
+            .where(s.idempotency_t.c.key == key)
+            .values(status="DONE", response=orjson.dumps(response).decode())
+        )

@@ -1,6 +1,7 @@
 """Durable asynchronous apply / unapply jobs.
 
-A job is a row. ``submit`` validates what can be validated up front and inserts it PENDING.
+A job is a row, inserted PENDING by ``services.settlement.submission`` once what can be checked
+up front passed.
 Workers (in the gateway process, ``GATEWAY_WORKERS``, or ``settlement-gateway worker``) claim one with
 a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's single writer serializes claims), renew
 it by heartbeat, and run it in ONE transaction that also marks it COMPLETED: all or nothing, and a
@@ -37,11 +38,10 @@ from gateway.events import job_channel
 from gateway.observability import metrics
 from gateway.outage import Backoff, is_unavailable
 from gateway.services import settlement as st
-from gateway.services.documents import SYSTEM, Actor
+from gateway.services.documents import Actor
 from gateway.settlement import errors as e
 
 log = logging.getLogger(__name__)
-OPERATIONS = {False: "APPLY_CREDIT_MEMO", True: "UNAPPLY_CREDIT_MEMO"}
 HAND_BACK_SECONDS = 5.0  # how long a stopping worker waits for its job to reach a progress step
 # job id -> (processed, total) while this process runs it (SQLite cannot persist it mid-transaction)
 LIVE: dict[int, tuple[int, int]] = {}
@@ -49,41 +49,14 @@ LIVE: dict[int, tuple[int, int]] = {}
 WRITING_STARTS = 0.6
 
 
+def live_progress(job_id: int) -> int | None:
+    """Items processed so far by a job this process is running, else None."""
+    running = LIVE.get(job_id)
+    return None if running is None else running[0]
+
+
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-async def submit(
-    db: Database, settings: Settings, data: st.SettleInput, *, unapply: bool, actor: Actor = SYSTEM
-) -> int:
-    operation = OPERATIONS[unapply]
-    claim = idempotency.claim(
-        data.idempotency_key, caller=actor.name or "", operation=operation, request=st.input_to_json(data)
-    )
-
-    async def run(conn: AsyncConnection) -> int:
-        if claim is not None and (remembered := await idempotency.replay(conn, claim)) is not None:
-            return int(remembered["job_id"])
-        memo_id, account_id, total = await st.validate_async(conn, settings, data, unapply=unapply)
-        request = {"input": st.input_to_json(data), "actor": actor.name, "key": claim.key if claim else None}
-        job_id = await s.insert_row(
-            conn,
-            s.job_t,
-            operation=operation,
-            status="PENDING",
-            account_id=account_id,
-            credit_memo_id=memo_id,
-            request=orjson.dumps(request).decode(),
-            total_items=total,
-            processed_items=0,
-            created_by=actor.name,
-            created_at=now(),
-        )
-        if claim is not None:
-            await idempotency.remember(conn, claim, {"job_id": job_id}, status="IN_PROGRESS")
-        return job_id
-
-    return await db.write(run)
 
 
 class Worker:
@@ -191,7 +164,7 @@ class Worker:
             await self._run_document_job(job, handler)
             return
         request = orjson.loads(job.request)
-        data = st.input_from_json(request["input"])
+        data = st.from_json(request["input"])
         actor = Actor(request.get("actor"))
         unapply = job.operation == "UNAPPLY_CREDIT_MEMO"
         j = s.job_t
@@ -217,7 +190,7 @@ class Worker:
             )
             if done.rowcount != 1:
                 raise LeaseLost(job.id)
-            await _finish_key(conn, request.get("key"), {"job_id": job.id})
+            await idempotency.finish(conn, request.get("key"), {"job_id": job.id})
 
         try:
             await self.db.write(run)
@@ -264,7 +237,7 @@ class Worker:
             )
             if done.rowcount != 1:
                 raise LeaseLost(job.id)
-            await _finish_key(conn, request.get("key"), {"job_id": job.id})
+            await idempotency.finish(conn, request.get("key"), {"job_id": job.id})
 
         try:
             await self.db.write(run)
@@ -274,19 +247,17 @@ class Worker:
         await self.db.bus.publish(job_channel(job.id), {"status": "COMPLETED"})
 
     async def _fail(self, job: Row[Any], request: dict[str, Any], errors: list[e.RuleViolation]) -> None:
-        from schema.errors import user_error, user_errors_to_json
-
         async def run(conn: AsyncConnection) -> None:
             await conn.execute(
                 update(s.job_t)
                 .where(s.job_t.c.id == job.id, s.job_t.c.lease_owner == self.name)
                 .values(
                     status="FAILED",
-                    errors=user_errors_to_json([user_error(v) for v in errors]),
+                    errors=orjson.dumps([violation_json(v) for v in errors]).decode(),
                     finished_at=now(),
                 )
             )
-            await _finish_key(conn, request.get("key"), {"job_id": job.id})
+            await idempotency.finish(conn, request.get("key"), {"job_id": job.id})
 
         await self.db.write(run)
         metrics.JOBS_FINISHED.labels("FAILED").inc()
@@ -305,6 +276,19 @@ def document_job_kinds() -> dict[str, DocumentJob]:
     return {pdfs.OPERATION: pdfs.run_job, emails.OPERATION: emails.run_job}
 
 
+def violation_json(v: e.RuleViolation) -> dict[str, Any]:
+    """A failed job's error as stored in its row (the API adds the category when it reads it)."""
+    limit = None
+    if isinstance(v, e.LimitExceeded):
+        limit = {
+            "name": v.name.value,
+            "max": v.max,
+            "actual": v.actual,
+            "remedies": [r.value for r in v.remedies],
+        }
+    return {"code": v.code.value, "message": v.message, "field": list(v.field) or None, "limit": limit}
+
+
 class LeaseLost(Exception):
     pass
 
@@ -318,15 +302,6 @@ async def _hold(marker: Path) -> None:
 
 class HandedBack(Exception):
     """The worker is stopping: the job's transaction rolls back and the job goes back to PENDING."""
-
-
-async def _finish_key(conn: AsyncConnection, key: str | None, response: dict[str, Any]) -> None:
-    if key:
-        await conn.execute(
-            update(s.idempotency_t)
-            .where(s.idempotency_t.c.key == key)
-            .values(status="DONE", response=orjson.dumps(response).decode())
-        )
 
 
 @contextlib.asynccontextmanager

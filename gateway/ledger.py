@@ -8,12 +8,12 @@ SQLite the write transaction holds the database lock from ``BEGIN IMMEDIATE`` on
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import Row, Select, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import scope
@@ -23,97 +23,80 @@ from gateway.settlement import errors as e
 from gateway.settlement.model import (
     CREDIT_MEMO,
     ExistingItemPart,
-    Movement,
-    Settlement,
     Source,
     SourceItem,
     Target,
     TargetItem,
 )
 
-
-async def lock_source(conn: AsyncConnection, kind: str, ref: Ref, field: Sequence[str]) -> Row[Any]:
-    table = s.credit_memo_t if kind == CREDIT_MEMO else s.payment_t
-    return await s.find(conn, table, ref, s.LABELS[kind], field=field, lock=True)
+Preloaded = dict[int, list[TargetItem]]
 
 
-async def resolve_targets(
-    conn: AsyncConnection, wanted: Sequence[tuple[str, Ref, tuple[str, ...]]]
-) -> tuple[list[int | None], list[e.RuleViolation]]:
-    """The receivable id each (kind, ref, field) names, or None with a NotFound at ``field + id``."""
-    pks = {r.pk for _, r, _ in wanted if r.pk is not None and r.pk > 0}
-    numbers = {r.number for _, r, _ in wanted if r.pk is None}
-    found: dict[Any, Any] = {}  # ("id", pk) or ("number", number) -> row
-    if pks:
-        stmt = select(
-            s.receivable_t.c.id, s.receivable_t.c.number, s.receivable_t.c.kind, s.receivable_t.c.account_id
-        )
-        for row in (await conn.execute(stmt.where(s.receivable_t.c.id.in_(pks)))).all():
-            found[("id", row.id)] = row
-    if numbers:
-        stmt = select(
-            s.receivable_t.c.id, s.receivable_t.c.number, s.receivable_t.c.kind, s.receivable_t.c.account_id
-        )
-        for row in (await conn.execute(stmt.where(s.receivable_t.c.number.in_(numbers)))).all():
-            found[("number", row.number)] = row
-    ids: list[int | None] = []
-    problems: list[e.RuleViolation] = []
-    for kind, r, field in wanted:
-        hit = found.get(("id", r.pk) if r.pk is not None else ("number", r.number))
-        if hit is None or hit.kind != kind or not scope.visible(hit.account_id):
-            problems.append(e.NotFound(s.LABELS[kind], r.raw, field=(*field, "id")))
-            ids.append(None)
-        else:
-            ids.append(int(hit.id))
-    return ids, problems
-
-
-async def lock_targets(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Row[Any]]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    stmt = select(s.receivable_t).where(s.receivable_t.c.id.in_(wanted)).order_by(s.receivable_t.c.id)
-    rows = (await conn.execute(stmt.with_for_update())).all()
-    return {row.id: row for row in rows}
-
-
-async def open_item_counts(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, int]:
-    """Items with something open per receivable (zero-balance items do not count for limits)."""
-    t = s.receivable_item_t
-    stmt = select(t.c.receivable_id, func.count()).where(t.c.receivable_id.in_(set(ids)), t.c.balance > 0)
-    return {rid: n for rid, n in (await conn.execute(stmt.group_by(t.c.receivable_id))).all()}
-
-
-async def open_memo_item_count(conn: AsyncConnection, memo_id: int) -> int:
-    t = s.credit_memo_item_t
-    stmt = select(func.count()).where(t.c.credit_memo_id == memo_id, t.c.unapplied_amount > 0)
-    return int((await conn.execute(stmt)).scalar_one())
-
-
-async def load_source(conn: AsyncConnection, kind: str, row: Row[Any]) -> Source:
-    items: tuple[SourceItem, ...] = ()
-    if kind == CREDIT_MEMO:
-        t = s.credit_memo_item_t
-        rows = (await conn.execute(select(t).where(t.c.credit_memo_id == row.id).order_by(t.c.seq))).all()
-        items = tuple(
-            SourceItem(
-                r.id,
-                r.seq,
-                r.kind,
-                r.parent_item_id,
-                r.source_item_id,
-                r.amount,
-                r.applied_amount,
-                r.unapplied_amount,
-                r.refund_amount,
-            )
-            for r in rows
-        )
-    a = s.application_t
-    owner = a.c.credit_memo_id if kind == CREDIT_MEMO else a.c.payment_id
-    latest = await conn.scalar(
-        select(func.max(a.c.effective_date)).where(owner == row.id, a.c.kind == "APPLY")
+# The statements of every apply are built once (building them costs more than running them).
+@functools.cache
+def _memo_with_items(by_number: bool, lock: bool) -> Select[Any]:
+    m, i = s.credit_memo_t, s.credit_memo_item_t
+    stmt = (
+        select(m, *(c.label(f"item_{c.name}") for c in i.c))
+        .select_from(m.outerjoin(i, i.c.credit_memo_id == m.c.id))
+        .where((m.c.number if by_number else m.c.id) == bindparam("ref"))
+        .order_by(i.c.seq)
     )
+    return stmt.with_for_update(of=m) if lock else stmt
+
+
+@functools.cache
+def _targets_with_items(by_id: bool, by_number: bool, lock: bool) -> Select[Any]:
+    t, i = s.receivable_t, s.receivable_item_t
+    named = []
+    if by_id:
+        named.append(t.c.id.in_(bindparam("ids", expanding=True)))
+    if by_number:
+        named.append(t.c.number.in_(bindparam("numbers", expanding=True)))
+    small = t.c.item_count <= bindparam("small")
+    stmt = (
+        select(t, *(c.label(f"item_{c.name}") for c in i.c))
+        .select_from(t.outerjoin(i, (i.c.receivable_id == t.c.id) & small))
+        .where(or_(*named))
+        .order_by(t.c.id, i.c.seq)
+    )
+    return stmt.with_for_update(of=t) if lock else stmt
+
+
+async def find_source(
+    conn: AsyncConnection, kind: str, ref: Ref, field: Sequence[str], *, lock: bool, with_items: bool = True
+) -> Source:
+    """The credit memo (with its items) or payment a reference names, read (and with ``lock``
+    locked) by one statement, or NotFound at ``field``."""
+    label = s.LABELS[kind]
+    if kind != CREDIT_MEMO or not with_items:
+        table = s.credit_memo_t if kind == CREDIT_MEMO else s.payment_t
+        return _source(kind, await s.find(conn, table, ref, label, field=field, lock=lock), ())
+    if ref.pk == -1:
+        raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
+    value = ref.pk if ref.pk is not None else ref.number
+    rows = (await conn.execute(_memo_with_items(ref.pk is None, lock), {"ref": value})).all()
+    if not rows or not scope.visible(rows[0].account_id):
+        raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
+    items = tuple(
+        SourceItem(
+            r.item_id,
+            r.item_seq,
+            r.item_kind,
+            r.item_parent_item_id,
+            r.item_source_item_id,
+            r.item_amount,
+            r.item_applied_amount,
+            r.item_unapplied_amount,
+            r.item_refund_amount,
+        )
+        for r in rows
+        if r.item_id is not None
+    )
+    return _source(kind, rows[0], items)
+
+
+def _source(kind: str, row: Row[Any], items: tuple[SourceItem, ...]) -> Source:
     return Source(
         kind=kind,
         id=row.id,
@@ -128,22 +111,85 @@ async def load_source(conn: AsyncConnection, kind: str, row: Row[Any]) -> Source
         refund=getattr(row, "refund_amount", 0),
         reversed=getattr(row, "reversed", False),
         items=items,
-        latest_application_date=s.as_date(latest)
-        if isinstance(latest, date | datetime)
-        else _parse_date(latest),
+        latest_application_date=row.latest_applied_on,
     )
 
 
-def _parse_date(value: Any) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) else None
+async def resolve_targets(
+    conn: AsyncConnection,
+    wanted: Sequence[tuple[str, Ref, tuple[str, ...]]],
+    *,
+    lock: bool = False,
+    items_up_to: int = 0,
+) -> tuple[list[int | None], list[e.RuleViolation], dict[int, Row[Any]], Preloaded]:
+    """The receivable id each (kind, ref, field) names, or None with a NotFound at ``field + id``,
+    and the rows found, read (and with ``lock`` locked, in id order) by one statement, which also
+    brings the items of the documents that have at most ``items_up_to`` (for ``load_targets``)."""
+    pks = {r.pk for _, r, _ in wanted if r.pk is not None and r.pk > 0}
+    numbers = {r.number for _, r, _ in wanted if r.pk is None}
+    found: dict[Any, Row[Any]] = {}
+    rows: dict[int, Row[Any]] = {}
+    preloaded: Preloaded = {}
+    if pks or numbers:
+        stmt = _targets_with_items(bool(pks), bool(numbers), lock)
+        params = {"ids": sorted(pks), "numbers": sorted(numbers), "small": items_up_to}
+        for each in (await conn.execute(stmt, params)).all():
+            found[("id", each.id)] = found[("number", each.number)] = each
+            if each.item_count <= items_up_to:
+                items = preloaded.setdefault(each.id, [])
+                if each.item_id is not None:
+                    items.append(
+                        TargetItem(
+                            each.item_id,
+                            each.item_seq,
+                            each.item_kind,
+                            each.item_parent_item_id,
+                            each.item_amount,
+                            each.item_balance,
+                        )
+                    )
+    ids: list[int | None] = []
+    problems: list[e.RuleViolation] = []
+    for kind, r, field in wanted:
+        row = found.get(("id", r.pk) if r.pk is not None else ("number", r.number))
+        if row is None or row.kind != kind or not scope.visible(row.account_id):
+            problems.append(e.NotFound(s.LABELS[kind], r.raw, field=(*field, "id")))
+            ids.append(None)
+        else:
+            ids.append(int(row.id))
+            rows[int(row.id)] = row
+    return ids, problems, rows, preloaded
+
+
+async def lock_targets(
+    conn: AsyncConnection, ids: Iterable[int], *, lock: bool = True
+) -> dict[int, Row[Any]]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    stmt = select(s.receivable_t).where(s.receivable_t.c.id.in_(wanted)).order_by(s.receivable_t.c.id)
+    rows = (await conn.execute(stmt.with_for_update() if lock else stmt)).all()
+    return {row.id: row for row in rows}
+
+
+async def open_memo_item_count(conn: AsyncConnection, memo_id: int) -> int:
+    t = s.credit_memo_item_t
+    stmt = select(func.count()).where(t.c.credit_memo_id == memo_id, t.c.unapplied_amount > 0)
+    return int((await conn.execute(stmt)).scalar_one())
 
 
 async def load_targets(
-    conn: AsyncConnection, rows: dict[int, Row[Any]], *, with_items: bool = True, progress: Any = None
+    conn: AsyncConnection,
+    rows: dict[int, Row[Any]],
+    *,
+    with_items: bool = True,
+    progress: Any = None,
+    preloaded: Preloaded | None = None,
 ) -> dict[int, Target]:
-    """Targets with their items, read in batches of documents (progress is reported per batch)."""
-    items: dict[int, list[TargetItem]] = defaultdict(list)
-    ids = list(rows)
+    """Targets with their items, read in batches of documents (progress is reported per batch);
+    the items ``resolve_targets`` brought already are not read again."""
+    items: dict[int, list[TargetItem]] = defaultdict(list, preloaded or {})
+    ids = [pk for pk in rows if pk not in items]
     batch = 20
     for start in range(0, len(ids) if with_items else 0, batch):
         t = s.receivable_item_t
@@ -192,209 +238,35 @@ async def existing_item_parts(
     return [ExistingItemPart(a, b, c, d) for a, b, c, d in (await conn.execute(stmt)).all()]
 
 
-async def save_settlement(
-    conn: AsyncConnection,
-    *,
-    source: Source,
-    settlement: Settlement,
-    kind: str,
-    sign: int,
-    created_by: str | None,
-    debit_memo_id: int | None = None,
-    progress: Any = None,
-) -> int:
-    """Move the money of ``settlement`` (``sign`` +1 apply, −1 unapply) and write its immutable
-    application with one line per movement. Returns the application id."""
-    now = datetime.now(UTC)
-    moves = settlement.movements
-    by_target: dict[int, int] = defaultdict(int)
-    by_target_item: dict[int, int] = defaultdict(int)
-    by_source_item: dict[int, int] = defaultdict(int)
-    for m in moves:
-        by_target[m.target_id] += m.amount
-        by_target_item[m.target_item_id] += m.amount
-        if m.source_item_id is not None:
-            by_source_item[m.source_item_id] += m.amount
-    total = settlement.amount
-    memo = source.kind == CREDIT_MEMO
-
-    # rows to write: item balances, memo items, item parts, lines (progress runs over all of them)
-    ticker = Ticker(len(by_target_item) + len(by_source_item) + 2 * len(moves), progress)
-    await add_amounts(conn, s.receivable_item_t, {"balance": -sign}, by_target_item, ticker)
-    await add_amounts(
-        conn,
-        s.receivable_t,
-        {"balance": -sign, ("credit_memo_amount" if memo else "payment_amount"): sign},
-        by_target,
+async def item_counts(conn: AsyncConnection, ids: Sequence[int]) -> tuple[dict[int, int], dict[int, int]]:
+    """Per receivable: its items that count toward a limit (``counting.counts_toward_limit``: a
+    balance above zero) and all its items, in one statement."""
+    if not ids:
+        return {}, {}
+    t = s.receivable_item_t
+    stmt = (
+        select(t.c.receivable_id, func.count(case((t.c.balance > 0, 1))), func.count())
+        .where(t.c.receivable_id.in_(set(ids)))
+        .group_by(t.c.receivable_id)
     )
-    if memo:
-        await add_amounts(
-            conn,
-            s.credit_memo_item_t,
-            {"applied_amount": sign, "unapplied_amount": -sign},
-            by_source_item,
-            ticker,
-        )
-    source_table = s.credit_memo_t if memo else s.payment_t
-    await add_amounts(
-        conn, source_table, {"applied_amount": sign, "unapplied_amount": -sign}, {source.id: total}
-    )
-    await _move_parts(conn, source, moves, by_target, sign, now, ticker)
-
-    application_id = await s.insert_row(
-        conn,
-        s.application_t,
-        kind=kind,
-        account_id=source.account_id,
-        effective_date=settlement.effective_date,
-        amount=total,
-        currency=source.currency,
-        rule=settlement.rule,
-        credit_memo_id=source.id if memo else None,
-        payment_id=None if memo else source.id,
-        debit_memo_id=debit_memo_id,
-        created_by=created_by,
-        created_at=now,
-    )
-    await write_lines(
-        conn,
-        application_id,
-        source.currency,
-        ((m.source_item_id, m.target_id, m.target_item_id, m.amount) for m in moves),
-        ticker,
-    )
-    return application_id
+    rows = (await conn.execute(stmt)).all()
+    return {r: int(n) for r, n, _ in rows}, {r: int(n) for r, _, n in rows}
 
 
-async def write_lines(
-    conn: AsyncConnection,
-    application_id: int,
-    currency: str,
-    lines: Iterable[tuple[int | None, int | None, int | None, int]],
-    ticker: Ticker | None = None,
-) -> None:
-    rows = [
-        {
-            "application_id": application_id,
-            "seq": n,
-            "credit_memo_item_id": src,
-            "target_id": tgt,
-            "target_item_id": item,
-            "currency": currency,
-            "amount": amount,
-        }
-        for n, (src, tgt, item, amount) in enumerate(lines)
-    ]
-    if rows:
-        await (ticker or Ticker(len(rows))).many(conn, s.application_line_t.insert(), rows)
-
-
-CHUNK = 2_000
-
-
-class Ticker:
-    """Counts rows written, chunk by chunk, and reports the fraction done (job progress)."""
-
-    def __init__(self, total: int, report: Any = None) -> None:
-        self.total, self.done, self.report = max(total, 1), 0, report
-
-    async def many(self, conn: AsyncConnection, stmt: Any, rows: list[dict[str, Any]]) -> None:
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
-            await conn.execute(stmt, chunk)
-            self.done += len(chunk)
-            if self.report is not None:
-                await self.report(min(1.0, self.done / self.total))
-
-
-async def add_amounts(
-    conn: AsyncConnection,
-    table: Table,
-    columns: dict[str, int],
-    amounts: dict[int, int],
-    ticker: Ticker | None = None,
-) -> None:
-    """``column += factor × amount`` for every row id in ``amounts``: executemany, in chunks."""
-    if not amounts:
-        return
-    values = {col: table.c[col] + factor * bindparam("b_amount") for col, factor in columns.items()}
-    stmt = update(table).where(table.c.id == bindparam("b_id")).values(**values)
-    rows = [{"b_id": pk, "b_amount": amount} for pk, amount in amounts.items()]
-    await (ticker or Ticker(len(rows))).many(conn, stmt, rows)
-
-
-async def _move_parts(
-    conn: AsyncConnection,
-    source: Source,
-    moves: Sequence[Movement],
-    by_target: dict[int, int],
-    sign: int,
-    now: datetime,
-    ticker: Ticker | None = None,
-) -> None:
+async def applied_counts(
+    conn: AsyncConnection, kind: str, source_id: int, target_ids: Sequence[int]
+) -> tuple[int, int, int]:
+    """What an unapply of these targets touches: item parts, memo items, target items."""
     p, ip = s.part_t, s.item_part_t
-    memo = source.kind == CREDIT_MEMO
-    owner = p.c.credit_memo_id if memo else p.c.payment_id
-    parts = {
-        r.target_id: r.id
-        for r in (await conn.execute(select(p.c.id, p.c.target_id).where(owner == source.id))).all()
-    }
-    for target_id in by_target:
-        if target_id not in parts:
-            parts[target_id] = await s.insert_row(
-                conn,
-                p,
-                credit_memo_id=source.id if memo else None,
-                payment_id=None if memo else source.id,
-                target_id=target_id,
-                currency=source.currency,
-                amount=0,
-                created_at=now,
-            )
-    await add_amounts(conn, p, {"amount": sign}, {parts[t]: a for t, a in by_target.items()})
-    await add_amounts(conn, p, {"amount": -sign}, {parts[None]: sum(by_target.values())})
-
-    part_ids = [parts[t] for t in by_target]
-    existing = {
-        (r.part_id, r.credit_memo_item_id, r.target_item_id): r.id
-        for r in (
-            await conn.execute(
-                select(ip.c.id, ip.c.part_id, ip.c.credit_memo_item_id, ip.c.target_item_id).where(
-                    ip.c.part_id.in_(part_ids)
-                )
-            )
-        ).all()
-    }
-    changes: dict[int, int] = defaultdict(int)
-    new: dict[tuple[int, int | None, int], int] = defaultdict(int)
-    for m in moves:
-        key = (parts[m.target_id], m.source_item_id, m.target_item_id)
-        if key in existing:
-            changes[existing[key]] += m.amount
-        else:
-            new[key] += sign * m.amount
-    await add_amounts(conn, ip, {"amount": sign}, dict(changes), ticker)
-    if new:
-        await (ticker or Ticker(len(new))).many(
-            conn,
-            ip.insert(),
-            [
-                {
-                    "part_id": part,
-                    "credit_memo_item_id": src,
-                    "target_item_id": item,
-                    "currency": source.currency,
-                    "amount": amount,
-                }
-                for (part, src, item), amount in new.items()
-            ],
+    owner = p.c.credit_memo_id if kind == CREDIT_MEMO else p.c.payment_id
+    stmt = (
+        select(
+            func.count(),
+            func.count(ip.c.credit_memo_item_id.distinct()),
+            func.count(ip.c.target_item_id.distinct()),
         )
-
-
-async def add_to_unapplied_part(conn: AsyncConnection, memo_id: int, delta: int) -> None:
-    p = s.part_t
-    await conn.execute(
-        update(p)
-        .where(p.c.credit_memo_id == memo_id, p.c.target_id.is_(None))
-        .values(amount=p.c.amount + delta)
+        .select_from(ip.join(p, p.c.id == ip.c.part_id))
+        .where(owner == source_id, ip.c.amount > 0, p.c.target_id.in_(set(target_ids)))
     )
+    parts, memo_items, target_items = (await conn.execute(stmt)).one()
+    return int(parts), int(memo_items), int(target_items)

@@ -13,8 +13,10 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, Table, func, literal, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Row, Select, Table, case, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.settlement.money import EXPONENTS
 
 Cond = tuple[str, str, Any]  # (column, "=" | ">=" | "<=" | ">" | "is_null" | "not_null" | "in", value)
 
@@ -45,15 +47,40 @@ class PageSpec:
     backward: bool = False
 
 
+# An order column named "<money column>_value" (e.g. "amount_value") orders amounts by their value
+# whatever their currency: minor units scaled to the largest exponent, so 1.000 KWD (1000) sorts
+# below 10.00 USD (10000) and 300 JPY (300000) above it. Callers add "currency" as the tie-break.
+VALUE = "_value"
+_SCALE = max(EXPONENTS.values())
+
+
+def column(table: Table, name: str) -> ColumnElement[Any]:
+    if name.endswith(VALUE) and name not in table.c:
+        scale = case(
+            {cur: 10 ** (_SCALE - e) for cur, e in EXPONENTS.items()}, value=table.c.currency, else_=1
+        )
+        return (table.c[name.removesuffix(VALUE)] * scale).label(name)
+    return table.c[name]
+
+
+def _derived(table: Table, spec: PageSpec) -> list[ColumnElement[Any]]:
+    return [column(table, c) for c in spec.order if c not in table.c]
+
+
 def conditions(table: Table, where: Iterable[Cond]) -> list[ColumnElement[bool]]:
     return [_OPS[op](table.c[col], value) for col, op, value in where]
 
 
 def _keyset(table: Table, spec: PageSpec) -> list[ColumnElement[bool]]:
-    cols = tuple_(*(table.c[c] for c in spec.order))
+    cols = tuple_(*(column(table, c) for c in spec.order))
 
     def at(position: tuple[Any, ...]) -> Any:
-        return tuple_(*(literal(v, type_=table.c[c].type) for c, v in zip(spec.order, position, strict=True)))
+        return tuple_(
+            *(
+                literal(v, type_=table.c[c].type if c in table.c else BigInteger())
+                for c, v in zip(spec.order, position, strict=True)
+            )
+        )
 
     out = []
     if spec.after is not None:
@@ -65,7 +92,7 @@ def _keyset(table: Table, spec: PageSpec) -> list[ColumnElement[bool]]:
 
 def _order_by(table: Table, spec: PageSpec) -> list[Any]:
     descending = spec.descending != spec.backward
-    return [table.c[c].desc() if descending else table.c[c].asc() for c in spec.order]
+    return [column(table, c).desc() if descending else column(table, c).asc() for c in spec.order]
 
 
 async def rows_by_ids(conn: AsyncConnection, table: Table, ids: Sequence[int]) -> dict[int, Row[Any]]:
@@ -109,16 +136,19 @@ async def pages_by_parent(
     filters = [*conditions(table, spec.where), *_keyset(table, spec)]
     if len(ids) == 1:
         stmt: Select[Any] = (
-            select(table)
+            select(table, *_derived(table, spec))
             .where(table.c[parent] == ids[0], *filters)
             .order_by(*_order_by(table, spec))
             .limit(spec.limit + 1)
         )
     else:
         rank = func.row_number().over(partition_by=table.c[parent], order_by=_order_by(table, spec))
-        inner = select(table, rank.label("_rank")).where(table.c[parent].in_(ids), *filters).subquery()
+        derived = _derived(table, spec)
+        inner = (
+            select(table, *derived, rank.label("_rank")).where(table.c[parent].in_(ids), *filters).subquery()
+        )
         stmt = (
-            select(*(inner.c[c.name] for c in table.c))
+            select(*(inner.c[c.name] for c in table.c), *(inner.c[d.name] for d in derived))
             .where(inner.c._rank <= spec.limit + 1)
             .order_by(inner.c[parent], inner.c._rank)
         )
@@ -141,7 +171,7 @@ async def counts_by_parent(
 
 async def page(conn: AsyncConnection, table: Table, spec: PageSpec) -> list[Row[Any]]:
     stmt = (
-        select(table)
+        select(table, *_derived(table, spec))
         .where(*conditions(table, spec.where), *_keyset(table, spec))
         .order_by(*_order_by(table, spec))
         .limit(spec.limit + 1)

@@ -6,6 +6,7 @@ read with SQLAlchemy Core (``Row`` objects), not ORM instances: cheaper, and not
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -137,8 +138,62 @@ async def insert_items(
     return [ids[i.seq] for i in items]
 
 
+async def insert_receivable(
+    conn: AsyncConnection,
+    *,
+    kind: str,
+    account_id: int,
+    currency: str,
+    doc_date: date,
+    items: Sequence[PlannedItem],
+    post: bool,
+    due_date: date | None = None,
+    reason_code: str | None = None,
+    comment: str | None = None,
+    referred_credit_memo_id: int | None = None,
+) -> tuple[int, list[int]]:
+    """An invoice or a debit memo with its items (every one is created here, whoever asks: the API,
+    a reversal, a write-off). Returns its id and its item ids in seq order."""
+    total = sum(i.amount for i in items)
+    (number,) = await reserve_numbers(conn, kind)
+    now = datetime.now(UTC)
+    pk = await insert_row(
+        conn,
+        receivable_t,
+        kind=kind,
+        number=number,
+        account_id=account_id,
+        status="POSTED" if post else "DRAFT",
+        currency=currency,
+        doc_date=doc_date,
+        due_date=due_date,
+        amount=total,
+        balance=total,
+        item_count=len(items),
+        reason_code=reason_code,
+        comment=comment,
+        referred_credit_memo_id=referred_credit_memo_id,
+        created_at=now,
+        posted_at=now if post else None,
+    )
+    item_ids = await insert_items(
+        conn,
+        receivable_item_t,
+        {"receivable_id": pk, "doc_kind": kind, "currency": currency},
+        items,
+        {"amount": "amount", "balance": "amount"},
+    )
+    return pk, item_ids
+
+
 async def insert_row(conn: AsyncConnection, table: Table, **values: Any) -> int:
-    return (await conn.execute(table.insert().values(**values).returning(table.c.id))).scalar_one()
+    return (await conn.execute(_insert_returning_id(table), values)).scalar_one()
+
+
+@functools.cache
+def _insert_returning_id(table: Table) -> Any:
+    """Built once per table (the values are bound per call)."""
+    return table.insert().returning(table.c.id)
 
 
 async def set_values(conn: AsyncConnection, table: Table, pk: int, **values: Any) -> None:

@@ -112,6 +112,8 @@ class CreditMemo(SQLModel, table=True):
     refund_amount: int = Field(default=0, sa_column=_money())
     reversed: bool = False
     item_count: int = 0
+    # the latest effective date of its APPLY applications, kept on every apply (no scan of history)
+    latest_applied_on: date | None = None
     reason_code: str | None = Field(default=None, max_length=255)
     comment: str | None = Field(default=None, sa_type=Text)
     referred_invoice_id: int | None = Field(default=None, foreign_key="receivable.id", index=True)
@@ -156,6 +158,7 @@ class Payment(SQLModel, table=True):
     amount: int = Field(sa_column=_money())
     applied_amount: int = Field(default=0, sa_column=_money())
     unapplied_amount: int = Field(sa_column=_money())
+    latest_applied_on: date | None = None  # as on credit_memo
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from strawberry.types import Info
 
-from gateway.reads import Cond
+from gateway.reads import VALUE, Cond
 
 if TYPE_CHECKING:
     from schema.inputs import CreditMemoFilter, CreditMemoSort, DocumentFilter
@@ -18,6 +18,7 @@ SORT_COLUMNS = {
     "UNAPPLIED_AMOUNT": "unapplied_amount",
     "CREATED_AT": "created_at",
 }
+MONEY = {"amount", "unapplied_amount"}
 NOTHING: Cond = ("id", "=", -1)  # names no row: a filter on a document that does not exist
 
 
@@ -53,6 +54,8 @@ def credit_memo_order(sort: CreditMemoSort | None) -> tuple[tuple[str, ...], boo
     if sort is None:
         return ("id",), False
     column = SORT_COLUMNS[sort.field.value]
+    if column in MONEY:  # by value across currencies, currency as the tie-break (reads.column)
+        return (column + VALUE, "currency", "id"), sort.direction.value == "DESC"
     return (column, "id"), sort.direction.value == "DESC"
 
 

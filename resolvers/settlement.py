@@ -199,12 +199,10 @@ async def preview(info: Info, input: i.ApplyCreditMemoInput) -> p.ApplicationPre
 
 
 async def _submit(info: Info, input: Any, *, unapply: bool) -> p.JobPayload:
-    from gateway import jobs
-
     c = ctx(info)
     data = settle_input(info, CREDIT_MEMO, input.credit_memo_id, input)
     try:
-        job_id = await jobs.submit(c.db, c.settings, data, unapply=unapply, actor=actor(info))
+        job_id = await svc.submit(c.db, c.settings, data, unapply=unapply, actor=actor(info))
     except (Rejected, RuleViolation) as exc:
         return p.JobPayload(user_errors=user_errors(exc))
     await c.after_write()

@@ -134,7 +134,7 @@ def user_errors_from_json(text: str | None) -> list[UserError]:
         out.append(
             UserError(
                 code=Code(d["code"]),
-                category=ErrorCategory(d["category"]),
+                category=CATEGORIES[Code(d["code"])],
                 message=d["message"],
                 field=d.get("field"),
                 limit=None

@@ -632,12 +632,10 @@ class Job(Node):
 
     @classmethod
     def from_row(cls, r: Row[Any]) -> Job:
-        from gateway.jobs import LIVE
+        from resolvers.jobs import processed_items
         from schema.errors import user_errors_from_json
 
-        total, done = r.total_items, r.processed_items
-        if r.status == "PROCESSING" and r.id in LIVE:  # running here: its progress is not in the row yet
-            done = max(done, LIVE[r.id][0])
+        total, done = r.total_items, processed_items(r)
         percent = (
             100.0 if total == 0 and r.status == "COMPLETED" else (100.0 * done / total if total else 0.0)
         )

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.context import Context
+from gateway.context import ANONYMOUS_ADMIN, Context
 from gateway.db import Database
 from gateway.migrate import upgrade
 from gateway.tables import metadata
@@ -142,9 +142,12 @@ class StatementCounter:
 @pytest.fixture
 def sql(db: Database) -> Iterator[StatementCounter]:
     counter = StatementCounter()
-    event.listen(db.engine.sync_engine, "before_cursor_execute", counter)
+    engines = {db.engine.sync_engine, db.write_engine.sync_engine}  # reads, writes (one on PostgreSQL)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", counter)
     yield counter
-    event.remove(db.engine.sync_engine, "before_cursor_execute", counter)
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", counter)
 
 
 SCHEMA = build_schema()
@@ -159,9 +162,7 @@ class GraphQLClient:
         self.principal = principal
 
     async def execute(self, query: str, **variables: Any) -> Any:
-        context = Context(db=self.db, settings=self.settings)
-        if self.principal is not None:
-            context.principal = self.principal
+        context = Context(db=self.db, settings=self.settings, principal=self.principal or ANONYMOUS_ADMIN)
         try:
             return await SCHEMA.execute(query, variable_values=variables, context_value=context)
         finally:

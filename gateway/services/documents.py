@@ -100,32 +100,16 @@ async def create_receivable(
     async def run(conn: AsyncConnection) -> int:
         acct = await s.find(conn, s.account_t, account, "account", field=("accountId",))
         planned = rules.plan_items(items, acct.currency, max_items=MAX_ITEMS_PER_DOCUMENT)
-        total = sum(i.amount for i in planned)
-        (number,) = await s.reserve_numbers(conn, kind)
-        now = datetime.now(UTC)
-        pk = await s.insert_row(
+        pk, _ = await s.insert_receivable(
             conn,
-            s.receivable_t,
             kind=kind,
-            number=number,
             account_id=acct.id,
-            status="POSTED" if post else "DRAFT",
             currency=acct.currency,
             doc_date=doc_date,
             due_date=due_date,
-            amount=total,
-            balance=total,
-            item_count=len(planned),
+            items=planned,
+            post=post,
             reason_code=reason_code,
-            created_at=now,
-            posted_at=now if post else None,
-        )
-        await s.insert_items(
-            conn,
-            s.receivable_item_t,
-            {"receivable_id": pk, "doc_kind": kind, "currency": acct.currency},
-            planned,
-            {"amount": "amount", "balance": "amount"},
         )
         return pk
 

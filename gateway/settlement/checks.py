@@ -190,6 +190,10 @@ def parse_lines(
             continue
         if target.id in seen:
             errors.append(DuplicateTarget(f"{target.number} appears more than once", field=field))
+            # left out, but its amounts are still checked: every error comes back at once
+            parse_amount(ta.amount, source.currency, (*field, "amount"), errors)
+            for j, it in enumerate(ta.items or ()):
+                parse_amount(it.amount, source.currency, (*field, "items", str(j), "amount"), errors)
             continue
         seen.add(target.id)
         check_target(source, target, field, day, errors)

@@ -26,6 +26,7 @@ from gateway.settlement.checks import (
     parse_lines,
     resolve_rule,
 )
+from gateway.settlement.counting import apply_limits, counts_toward_limit
 from gateway.settlement.errors import (
     AmountExceedsBalance,
     AmountExceedsItemBalance,
@@ -37,7 +38,7 @@ from gateway.settlement.errors import (
     RuleViolation,
     SourceItemRuleViolation,
 )
-from gateway.settlement.limits import Limits, check_apply_counts
+from gateway.settlement.limits import Limits
 from gateway.settlement.model import (
     INVOICE,
     PAYMENT,
@@ -159,27 +160,16 @@ def _check_amounts(source: Source, lines: Sequence[Line], errors: list[RuleViola
 def _check_limits(
     source: Source, request: ApplyRequest, lines: Sequence[Line], limits: Limits, async_: bool
 ) -> list[LimitExceeded]:
-    """``limits.check_apply_counts`` with the counts taken from the loaded documents."""
-    named_sources = {e.source_item.id for ln in lines for e in ln.entries or () if e.source_item}
-    all_named = all(ln.entries is not None and all(e.names_source for e in ln.entries) for ln in lines)
-    memo_items = (
-        len(named_sources) if all_named and lines else sum(1 for i in source.items if i.unapplied > 0)
-    )
-    target_items = 0
-    for ln in lines:
-        if ln.entries is None:
-            target_items += sum(1 for i in ln.target.items if i.balance > 0)
-        else:
-            target_items += len({e.target_item.id for e in ln.entries if e.target_item})
-    return check_apply_counts(
+    """``counting.apply_limits`` with the counts taken from the loaded documents."""
+    return apply_limits(
+        request,
         limits=limits,
+        memo_open_items=sum(1 for i in source.items if counts_toward_limit(i.unapplied)),
+        open_items={
+            ln.target.id: sum(1 for i in ln.target.items if counts_toward_limit(i.balance)) for ln in lines
+        },
+        item_counts={ln.target.id: len(ln.target.items) for ln in lines},
         async_=async_,
-        documents=len(request.targets),
-        invoices=sum(1 for t in request.targets if t.kind == INVOICE),
-        items_per_target={ln.field: len(ln.target.items) for ln in lines if ln.entries is None},
-        specified_items={ln.field: len(ln.entries) for ln in lines if ln.entries is not None},
-        specified_source_items=len(named_sources),
-        total_items=memo_items + target_items,
     )
 
 

@@ -8,10 +8,10 @@ closed: it can be neither applied, unapplied nor refunded again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from gateway.settlement.errors import Field, InvalidStatus, RuleViolation
-from gateway.settlement.model import CREDIT_MEMO
+from gateway.settlement.model import CREDIT_MEMO, ApplyRequest, Source, Target
 
 SOURCE_FIELD: Field = ("creditMemoId",)
 
@@ -45,6 +45,22 @@ def undoing(
         for field, referred in targets
         if referred == memo_id
     ]
+
+
+def of_request(
+    source: Source, targets: Mapping[int, Target], request: ApplyRequest, *, operation: str
+) -> list[RuleViolation]:
+    """``refusals`` for one apply or unapply request: the named targets (all loaded targets when
+    an unapply names none)."""
+    named = [(t.field, targets[t.target_id]) for t in request.targets if t.target_id in targets]
+    return refusals(
+        source.kind,
+        source.id,
+        source.number,
+        reversed=source.reversed,
+        operation=operation,
+        targets=[(f, t.referred_credit_memo_id) for f, t in named or [((), t) for t in targets.values()]],
+    )
 
 
 def refusals(

@@ -72,15 +72,7 @@ def unapply(
     """Unapply the named amounts, or everything applied when the request names no target."""
     errors: list[RuleViolation] = []
     check_source(source, errors)
-    named = [(t.field, targets[t.target_id]) for t in request.targets if t.target_id in targets]
-    errors += finality.refusals(
-        source.kind,
-        source.id,
-        source.number,
-        reversed=source.reversed,
-        operation="unapplied",
-        targets=[(f, t.referred_credit_memo_id) for f, t in named or [((), t) for t in targets.values()]],
-    )
+    errors += finality.of_request(source, targets, request, operation="unapplied")
     rule = resolve_rule(request, default_rule, source, errors)
     day = effective_date(request, source, today, errors, after_latest=True)
     parts: dict[Key, int] = {}

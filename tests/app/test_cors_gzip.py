@@ -68,7 +68,7 @@ async def test_answers_to_an_allowed_origin_expose_retry_after_even_when_throttl
         )
         assert r.headers["access-control-allow-origin"] == APP_ORIGIN
         assert r.headers["access-control-allow-credentials"] == "true"
-        assert r.headers["access-control-expose-headers"] == "Retry-After"
+        assert r.headers["access-control-expose-headers"] == "Retry-After, X-Request-Id"
         statuses.append(r.status_code)
     assert statuses[:2] == [200, 200] and statuses[-1] == 429
     assert int(r.headers["retry-after"]) >= 1

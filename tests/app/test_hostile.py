@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.config import Settings
-from gateway.context import Context
+from gateway.context import ANONYMOUS_ADMIN, Context
 from gateway.db import Database
 from gateway.hardening import (
     BodySizeLimit,
@@ -40,7 +40,7 @@ SCHEMA = build_schema()._schema
 async def run(db: Database, settings: Settings, query: str, **variables: Any) -> tuple[Any, int]:
     """The result and the number of SQL statements the operation ran."""
     schema = build_schema(hardening_extensions(settings))
-    context = Context(db=db, settings=settings)
+    context = Context(db=db, settings=settings, principal=ANONYMOUS_ADMIN)
     try:
         result = await schema.execute(query, variable_values=variables, context_value=context)
     finally:
@@ -222,7 +222,7 @@ async def test_refusals_hold_with_the_apps_parser_and_validation_caches(
     small = settings.replace(max_query_depth=4, max_query_tokens=24, max_query_cost=5_099)
     caches = [MaskUnexpectedErrors, lambda: ParserCache(maxsize=8), lambda: ValidationCache(maxsize=8)]
     schema = build_schema([*caches, *hardening_extensions(small)])
-    context = Context(db=db, settings=small)
+    context = Context(db=db, settings=small, principal=ANONYMOUS_ADMIN)
     try:
         for _ in range(2):  # the second time from the caches
             deep = await schema.execute(

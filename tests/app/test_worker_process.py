@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 
 from benchmarks.data import DAY, items
 from benchmarks.processes import running, wait_until
-from gateway import jobs
 from gateway import store as s
 from gateway.config import Settings
 from gateway.db import Database
@@ -69,7 +68,7 @@ async def test_sigkill_in_the_middle_of_a_job_then_a_new_worker_completes_it_onc
         DAY,
         "PRORATION",
     )
-    job_id = await jobs.submit(db, settings, data, unapply=False)
+    job_id = await st.submit(db, settings, data, unapply=False)
 
     hold = tmp_path / "inside-the-transaction"
     with running(

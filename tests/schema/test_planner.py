@@ -32,7 +32,7 @@ from strawberry.utils.str_converters import to_camel_case
 from benchmarks.read import QUERY as BENCH_QUERY
 from gateway import store as s
 from gateway.config import Settings
-from gateway.context import Context, Principal
+from gateway.context import ANONYMOUS_ADMIN, Context, Principal
 from gateway.db import Database
 from gateway.hardening import hardening_extensions
 from gateway.ids import encode
@@ -370,7 +370,7 @@ def test_limits_refuse_before_the_planner_and_extensions_cost_is_reported(twins:
     schema = build_schema([MaskUnexpectedErrors, *hardening_extensions(strict), PlannedReads])
 
     async def run(query: str) -> tuple[Any, bool]:
-        context = Context(db=twins.db, settings=strict)
+        context = Context(db=twins.db, settings=strict, principal=ANONYMOUS_ADMIN)
         try:
             return await schema.execute(query, context_value=context), context.planned
         finally:
@@ -390,7 +390,7 @@ def test_limits_refuse_before_the_planner_and_extensions_cost_is_reported(twins:
 
 async def _planned_statements(db: Database, settings: Settings, query: str, variables: Any = None) -> Any:
     schema = build_schema([PlannedReads])
-    context = Context(db=db, settings=settings)
+    context = Context(db=db, settings=settings, principal=ANONYMOUS_ADMIN)
     try:
         result = await schema.execute(query, variable_values=variables, context_value=context)
     finally:

@@ -47,7 +47,7 @@ async def setup(db: Database) -> tuple[int, int, int]:
 
 async def test_a_job_is_pending_then_completed_with_its_application(db: Database, settings: Settings) -> None:
     _, inv, memo = await setup(db)
-    job_id = await jobs.submit(db, settings, request(memo, [(inv, "9.00")]), unapply=False)
+    job_id = await st.submit(db, settings, request(memo, [(inv, "9.00")]), unapply=False)
     pending = await job_row(db, job_id)
     assert (pending.status, pending.total_items, pending.operation) == ("PENDING", 5, "APPLY_CREDIT_MEMO")
     assert await jobs.Worker(db, settings).run_once() is True
@@ -65,7 +65,7 @@ async def test_a_job_that_breaks_a_rule_fails_with_its_errors_and_writes_nothing
     db: Database, settings: Settings
 ) -> None:
     acct, inv, memo = await setup(db)
-    job_id = await jobs.submit(db, settings, request(memo, [(inv, "9.00")]), unapply=False)
+    job_id = await st.submit(db, settings, request(memo, [(inv, "9.00")]), unapply=False)
     other = await f.invoice(db, acct, f.item("50.00"))
     await f.settle(db, settings, memo, [(other, "5.00")])  # meanwhile, the memo is half used elsewhere
     before = await balances(db)
@@ -82,7 +82,7 @@ async def test_what_can_be_checked_up_front_is_refused_at_once(db: Database, set
     draft = await f.invoice(db, acct, post=False)
     tiny = settings.replace(limits=Limits(async_total_items=4, async_invoices_per_request=1))
     with pytest.raises(e.Rejected) as caught:
-        await jobs.submit(db, tiny, request(memo, [(inv, "1.001"), (draft, "1.00")]), unapply=False)
+        await st.submit(db, tiny, request(memo, [(inv, "1.001"), (draft, "1.00")]), unapply=False)
     codes = sorted((v.code.value, v.field) for v in caught.value.errors)
     assert ("AMOUNT_PRECISION", ("invoices", "0", "amount")) in codes
     assert ("INVALID_STATUS", ("invoices", "1")) in codes
@@ -96,21 +96,19 @@ async def test_an_idempotency_key_is_in_progress_until_the_job_ends_then_replays
     db: Database, settings: Settings
 ) -> None:
     _, inv, memo = await setup(db)
-    job_id = await jobs.submit(db, settings, request(memo, [(inv, "1.00")], key="job-1"), unapply=False)
+    job_id = await st.submit(db, settings, request(memo, [(inv, "1.00")], key="job-1"), unapply=False)
     with pytest.raises(e.Rejected) as caught:
-        await jobs.submit(db, settings, request(memo, [(inv, "1.00")], key="job-1"), unapply=False)
+        await st.submit(db, settings, request(memo, [(inv, "1.00")], key="job-1"), unapply=False)
     assert [v.code.value for v in caught.value.errors] == ["IDEMPOTENCY_KEY_IN_PROGRESS"]
     await jobs.Worker(db, settings).run_once()
-    assert (
-        await jobs.submit(db, settings, request(memo, [(inv, "1.00")], key="job-1"), unapply=False) == job_id
-    )
+    assert await st.submit(db, settings, request(memo, [(inv, "1.00")], key="job-1"), unapply=False) == job_id
 
 
 async def test_a_job_whose_lease_expired_is_taken_over_and_runs_once(
     db: Database, settings: Settings
 ) -> None:
     _, inv, memo = await setup(db)
-    job_id = await jobs.submit(db, settings, request(memo, [(inv, "2.00")]), unapply=False)
+    job_id = await st.submit(db, settings, request(memo, [(inv, "2.00")]), unapply=False)
     dead = jobs.Worker(db, settings, name="dead")
     claimed = await dead.claim()
     assert claimed is not None and claimed.lease_owner == "dead"

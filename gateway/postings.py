@@ -1,0 +1,305 @@
+"""Settlement writes: move money set-based (one executemany per table), write the immutable
+application with its lines, the settlement event, the parts. Every statement of the write half of
+a settlement lives here; ``ledger`` holds the reads."""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway import store as s
+from gateway.settlement.model import CREDIT_MEMO, Movement, Refund, Settlement, Source
+
+
+async def save_settlement(
+    conn: AsyncConnection,
+    *,
+    source: Source,
+    settlement: Settlement,
+    kind: str,
+    sign: int,
+    created_by: str | None,
+    debit_memo_id: int | None = None,
+    progress: Any = None,
+) -> int:
+    """Move the money of ``settlement`` (``sign`` +1 apply, −1 unapply) and write its immutable
+    application with one line per movement. Returns the application id."""
+    now = datetime.now(UTC)
+    moves = settlement.movements
+    by_target: dict[int, int] = defaultdict(int)
+    by_target_item: dict[int, int] = defaultdict(int)
+    by_source_item: dict[int, int] = defaultdict(int)
+    for m in moves:
+        by_target[m.target_id] += m.amount
+        by_target_item[m.target_item_id] += m.amount
+        if m.source_item_id is not None:
+            by_source_item[m.source_item_id] += m.amount
+    total = settlement.amount
+    memo = source.kind == CREDIT_MEMO
+
+    # rows to write: item balances, memo items, item parts, lines (progress runs over all of them)
+    ticker = Ticker(len(by_target_item) + len(by_source_item) + 2 * len(moves), progress)
+    await add_amounts(conn, s.receivable_item_t, {"balance": -sign}, by_target_item, ticker)
+    await add_amounts(
+        conn,
+        s.receivable_t,
+        {"balance": -sign, ("credit_memo_amount" if memo else "payment_amount"): sign},
+        by_target,
+    )
+    if memo:
+        await add_amounts(
+            conn,
+            s.credit_memo_item_t,
+            {"applied_amount": sign, "unapplied_amount": -sign},
+            by_source_item,
+            ticker,
+        )
+    await _move_source(conn, source, total * sign, settlement.effective_date if kind == "APPLY" else None)
+    await _move_parts(conn, source, moves, by_target, sign, now, ticker)
+
+    application_id = await s.insert_row(
+        conn,
+        s.application_t,
+        kind=kind,
+        account_id=source.account_id,
+        effective_date=settlement.effective_date,
+        amount=total,
+        currency=source.currency,
+        rule=settlement.rule,
+        credit_memo_id=source.id if memo else None,
+        payment_id=None if memo else source.id,
+        debit_memo_id=debit_memo_id,
+        created_by=created_by,
+        created_at=now,
+    )
+    await write_lines(
+        conn,
+        application_id,
+        source.currency,
+        ((m.source_item_id, m.target_id, m.target_item_id, m.amount) for m in moves),
+        ticker,
+    )
+    await add_event(conn, EVENTS[kind], source, application_id, created_by)
+    return application_id
+
+
+EVENTS = {
+    "APPLY": "APPLIED",
+    "UNAPPLY": "UNAPPLIED",
+    "REVERSE": "REVERSED",
+    "WRITE_OFF": "WRITTEN_OFF",
+    "REFUND": "REFUNDED",
+}
+
+
+async def add_event(
+    conn: AsyncConnection, kind: str, source: Source, application_id: int | None, created_by: str | None
+) -> None:
+    memo = source.kind == CREDIT_MEMO
+    await s.add_event(
+        conn,
+        kind,
+        account_id=source.account_id,
+        credit_memo_id=source.id if memo else None,
+        payment_id=None if memo else source.id,
+        application_id=application_id,
+        occurred_at=datetime.now(UTC),
+        created_by=created_by,
+    )
+
+
+async def _move_source(conn: AsyncConnection, source: Source, delta: int, applied_on: date | None) -> None:
+    """applied += delta, unapplied -= delta; an APPLY also keeps ``latest_applied_on``."""
+    stmt = _source_update(source.kind, applied_on is not None)
+    await conn.execute(stmt, {"b_id": source.id, "b_delta": delta, "b_day": applied_on})
+
+
+@functools.cache
+def _source_update(kind: str, applied: bool) -> Any:
+    t = s.credit_memo_t if kind == CREDIT_MEMO else s.payment_t
+    delta: Any = bindparam("b_delta")
+    values: dict[str, Any] = {
+        "applied_amount": t.c.applied_amount + delta,
+        "unapplied_amount": t.c.unapplied_amount - delta,
+    }
+    if applied:
+        latest, day = t.c.latest_applied_on, bindparam("b_day", type_=t.c.latest_applied_on.type)
+        values["latest_applied_on"] = case((or_(latest.is_(None), latest < day), day), else_=latest)
+    return update(t).where(t.c.id == bindparam("b_id")).values(**values)
+
+
+async def write_lines(
+    conn: AsyncConnection,
+    application_id: int,
+    currency: str,
+    lines: Iterable[tuple[int | None, int | None, int | None, int]],
+    ticker: Ticker | None = None,
+) -> None:
+    rows = [
+        {
+            "application_id": application_id,
+            "seq": n,
+            "credit_memo_item_id": src,
+            "target_id": tgt,
+            "target_item_id": item,
+            "currency": currency,
+            "amount": amount,
+        }
+        for n, (src, tgt, item, amount) in enumerate(lines)
+    ]
+    if rows:
+        await (ticker or Ticker(len(rows))).many(conn, s.application_line_t.insert(), rows)
+
+
+CHUNK = 2_000
+
+
+class Ticker:
+    """Counts rows written, chunk by chunk, and reports the fraction done (job progress)."""
+
+    def __init__(self, total: int, report: Any = None) -> None:
+        self.total, self.done, self.report = max(total, 1), 0, report
+
+    async def many(self, conn: AsyncConnection, stmt: Any, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            await conn.execute(stmt, chunk)
+            self.done += len(chunk)
+            if self.report is not None:
+                await self.report(min(1.0, self.done / self.total))
+
+
+async def add_amounts(
+    conn: AsyncConnection,
+    table: Table,
+    columns: dict[str, int],
+    amounts: dict[int, int],
+    ticker: Ticker | None = None,
+) -> None:
+    """``column += factor × amount`` for every row id in ``amounts``: executemany, in chunks."""
+    if not amounts:
+        return
+    stmt = _add(table, tuple(columns.items()))
+    rows = [{"b_id": pk, "b_amount": amount} for pk, amount in amounts.items()]
+    await (ticker or Ticker(len(rows))).many(conn, stmt, rows)
+
+
+@functools.cache
+def _add(table: Table, columns: tuple[tuple[str, int], ...]) -> Any:
+    values = {col: table.c[col] + factor * bindparam("b_amount") for col, factor in columns}
+    return update(table).where(table.c.id == bindparam("b_id")).values(**values)
+
+
+@functools.cache
+def _parts(memo: bool) -> Any:
+    """The source's parts on some targets and its unapplied part, with their item parts."""
+    p, ip = s.part_t, s.item_part_t
+    owner = p.c.credit_memo_id if memo else p.c.payment_id
+    targets = p.c.target_id.in_(bindparam("targets", expanding=True))
+    return (
+        select(p.c.id, p.c.target_id, ip.c.id, ip.c.credit_memo_item_id, ip.c.target_item_id)
+        .select_from(p.outerjoin(ip, ip.c.part_id == p.c.id))
+        .where(owner == bindparam("owner"), or_(targets, p.c.target_id.is_(None)))
+    )
+
+
+async def _move_parts(
+    conn: AsyncConnection,
+    source: Source,
+    moves: Sequence[Movement],
+    by_target: dict[int, int],
+    sign: int,
+    now: datetime,
+    ticker: Ticker | None = None,
+) -> None:
+    """The source's parts of these targets (and its unapplied part) with their item parts are read
+    by one statement; new parts are inserted by one, amounts changed by one executemany each."""
+    p, ip = s.part_t, s.item_part_t
+    memo = source.kind == CREDIT_MEMO
+    parts: dict[int | None, int] = {}
+    existing: dict[tuple[int, int | None, int], int] = {}
+    params = {"owner": source.id, "targets": list(by_target)}
+    for part_id, target_id, item_part_id, src, item in (await conn.execute(_parts(memo), params)).all():
+        parts[target_id] = part_id
+        if item_part_id is not None:
+            existing[(part_id, src, item)] = item_part_id
+    missing = [t for t in by_target if t not in parts]
+    if missing:
+        rows = [
+            {
+                "credit_memo_id": source.id if memo else None,
+                "payment_id": None if memo else source.id,
+                "target_id": t,
+                "currency": source.currency,
+                "amount": 0,
+                "created_at": now,
+            }
+            for t in missing
+        ]
+        result = await conn.execute(p.insert().returning(p.c.id, p.c.target_id), rows)
+        parts.update({target: pk for pk, target in result.all()})
+    deltas = {parts[t]: sign * a for t, a in by_target.items()}
+    deltas[parts[None]] = -sign * sum(by_target.values())
+    await add_amounts(conn, p, {"amount": 1}, deltas)
+
+    changes: dict[int, int] = defaultdict(int)
+    new: dict[tuple[int, int | None, int], int] = defaultdict(int)
+    for m in moves:
+        key = (parts[m.target_id], m.source_item_id, m.target_item_id)
+        if key in existing:
+            changes[existing[key]] += m.amount
+        else:
+            new[key] += sign * m.amount
+    await add_amounts(conn, ip, {"amount": sign}, dict(changes), ticker)
+    if new:
+        await (ticker or Ticker(len(new))).many(
+            conn,
+            ip.insert(),
+            [
+                {
+                    "part_id": part,
+                    "credit_memo_item_id": src,
+                    "target_item_id": item,
+                    "currency": source.currency,
+                    "amount": amount,
+                }
+                for (part, src, item), amount in new.items()
+            ],
+        )
+
+
+async def save_refund(
+    conn: AsyncConnection, source: Source, refund: Refund, *, created_by: str | None
+) -> int:
+    """Take a refund out of the memo, its items and its unapplied part; write its application."""
+    refunded = {"refund_amount": 1, "unapplied_amount": -1}
+    await add_amounts(conn, s.credit_memo_item_t, refunded, dict(refund.items))
+    await add_amounts(conn, s.credit_memo_t, refunded, {source.id: refund.total})
+    p = s.part_t
+    await conn.execute(
+        update(p)
+        .where(p.c.credit_memo_id == source.id, p.c.target_id.is_(None))
+        .values(amount=p.c.amount - refund.total)
+    )
+    application_id = await s.insert_row(
+        conn,
+        s.application_t,
+        kind="REFUND",
+        account_id=source.account_id,
+        effective_date=refund.refund_date,
+        amount=refund.total,
+        currency=source.currency,
+        rule=None,
+        credit_memo_id=source.id,
+        created_by=created_by,
+        created_at=datetime.now(UTC),
+    )
+    await write_lines(conn, application_id, source.currency, ((i, None, None, a) for i, a in refund.items))
+    await add_event(conn, "REFUNDED", source, application_id, created_by)
+    return application_id
