@@ -58,7 +58,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                     lambda: ParserCache(maxsize=512),
                     lambda: ValidationCache(maxsize=512),
                     *hardening_extensions(settings),
-                    sockets.factory(lambda token: authenticate(self.db, token), self._take),
+                    sockets.factory(lambda token: authenticate(self.db, token, fresh=True), self._take),
                     *([PlannedReads] if settings.planned_reads else []),  # after the limits
                     *tracing.graphql_extensions(traced),
                 ]
@@ -172,7 +172,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": "a valid API token is required", "code": code})
         context.principal, context.token = principal, token
         context.watchdog = asyncio.create_task(
-            sockets.watch(context, lambda t: authenticate(self.db, t), self.settings.token_check_seconds)
+            sockets.watch(
+                context, lambda t: authenticate(self.db, t, fresh=True), self.settings.token_check_seconds
+            )
         )
         return UNSET
 

@@ -129,17 +129,21 @@ async def revoke_tokens_with_prefix(db: Database, prefix: str) -> int:
     return await db.write(run)
 
 
-async def authenticate(db: Database, token: str | None) -> Principal | None:
-    """The principal a presented token stands for; None for no, unknown or revoked tokens."""
+async def authenticate(db: Database, token: str | None, *, fresh: bool = False) -> Principal | None:
+    """The principal a presented token stands for; None for no, unknown or revoked tokens. HTTP
+    requests may be answered from the per-process cache; ``fresh`` (every operation over an open
+    WebSocket, and its periodic check) reads the token's row, so a revocation stops a socket at once."""
     if not token:
         return None
     digest = hash_token(token)
     cache = _cache(db)
-    if cache is not None and (known := cache.get(digest)) is not None:
+    if not fresh and cache is not None and (known := cache.get(digest)) is not None:
         return known
     async with db.engine.connect() as conn:
         row = (await conn.execute(select(token_t).where(token_t.c.token_hash == digest))).first()
     if row is None or row.revoked_at is not None:
+        if cache is not None:
+            cache.pop(digest, None)
         return None
     principal = principal_of(
         row.name, row.permissions.split(","), row.accounts.split(",") if row.accounts else None

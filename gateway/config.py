@@ -65,6 +65,10 @@ class Settings:
     # A token's principal is remembered this long per process: a revocation elsewhere (the CLI, another
     # instance) takes effect within this window; one in this process at once. 0 = no cache.
     token_cache_seconds: float = 5.0
+    # SQLite: run write transactions on the event loop's thread (gateway.inline_sqlite) instead of
+    # aiosqlite's. Off by default: with many subscribers reading during writes, it stalled them
+    # (tests/app/test_sockets.py, fifty idle subscriptions); kept for measuring, not for production.
+    sqlite_inline_writes: bool = False
     log_level: str = "INFO"
     # Credit memo files: where the local file store keeps them, the largest upload, the accepted
     # content types (comma-separated).

@@ -132,7 +132,9 @@ class Database:
         # of polling the file lock in the busy handler (other processes still meet that lock).
         self._writer: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         # SQLite: write transactions (serialized by ``_writer``) run without thread hops
-        self.write_engine = (create_write_engine(settings) if engine is None else None) or self.engine
+        self.write_engine = (
+            create_write_engine(settings) if engine is None and settings.sqlite_inline_writes else None
+        ) or self.engine
 
     @asynccontextmanager
     async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:

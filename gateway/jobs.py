@@ -142,12 +142,12 @@ class Worker:
                 )
 
     async def _progress(self, job: Row[Any], fraction: float) -> None:
+        if self.settings.test_job_hold_file and fraction > WRITING_STARTS:
+            await _hold(Path(self.settings.test_job_hold_file), self.stopping)
         if self.stopping is not None and self.stopping.is_set():
             raise HandedBack(job.id)  # out through the transaction: rolled back like any failure
         done = min(job.total_items, int(job.total_items * fraction))
         metrics.JOB_ITEMS.inc(max(0, done - LIVE.get(job.id, (0, 0))[0]))
-        if self.settings.test_job_hold_file and fraction > WRITING_STARTS:
-            await _hold(Path(self.settings.test_job_hold_file))
         LIVE[job.id] = (done, job.total_items)
         await self.db.bus.publish(job_channel(job.id), {"processed": done, "total": job.total_items})
         if not self.db.is_sqlite:
@@ -293,11 +293,11 @@ class LeaseLost(Exception):
     pass
 
 
-async def _hold(marker: Path) -> None:
+async def _hold(marker: Path, stopping: asyncio.Event | None) -> None:
     """Tests only (``test_job_hold_file``): say that the job is inside its transaction with rows
-    written, then never return, until the process is killed."""
+    written, then wait there until the worker is told to stop (or the process is killed)."""
     marker.touch()
-    await asyncio.Event().wait()
+    await (stopping or asyncio.Event()).wait()
 
 
 class HandedBack(Exception):

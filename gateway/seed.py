@@ -86,6 +86,7 @@ class _OneTransaction(Database):
     def __init__(self, db: Database, conn: AsyncConnection) -> None:
         self.settings, self.engine, self.is_sqlite = db.settings, db.engine, db.is_sqlite
         self.bus, self.availability = LocalBus(), db.availability  # nobody listens before the commit
+        self.write_engine, self._writer = db.write_engine, None  # the outer transaction is the writer
         self._conn = conn
 
     @asynccontextmanager

@@ -78,7 +78,7 @@ def encode_cursor(order_key: str, values: Sequence[Any]) -> str:
 
 
 # What a cursor may carry per ordering column (anything else is a crafted cursor).
-_TEXT_COLUMNS = frozenset({"number"})
+_TEXT_COLUMNS = frozenset({"number", "currency"})
 _DATE_COLUMNS = frozenset({"memo_date"})
 _TIME_COLUMNS = frozenset({"created_at"})
 _BIGINT = 2**63

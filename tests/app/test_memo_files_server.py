@@ -50,7 +50,8 @@ async def test_upload_pdf_and_download_through_a_server_process(
         assert (await client.get(uploaded["file"]["downloadUrl"])).content == data
 
         job = (await client.post("/graphql", json={"query": GENERATE, "variables": {"ids": [memo]}})).json()
-        assert job["data"]["generateCreditMemoPdfs"]["status"] == "PENDING", job
+        # the server's own worker may have claimed it already
+        assert job["data"]["generateCreditMemoPdfs"]["status"] in ("PENDING", "PROCESSING", "COMPLETED"), job
         state: dict[str, Any] = {}
 
         async def generated() -> bool:  # the server's worker runs the job; the memo's PDF shows it

@@ -78,7 +78,10 @@ async def test_every_request_has_an_id_and_one_access_line(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(types.Account, "from_row", classmethod(explode))
-    broken = await http.post("/graphql", json={"query": "{ accounts { nodes { number } } }"})
+    # `limits` is not planned (schema.model.FALLBACK): graphql-core resolves the accounts through from_row
+    broken = await http.post(
+        "/graphql", json={"query": "{ accounts { nodes { number } } limits { totalItems } }"}
+    )
     assert mine.headers["x-request-id"] == "req-42"
     assert len(generated.headers["x-request-id"]) == 32
     assert refused.status_code == 401

@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from benchmarks.jobs import build
+from benchmarks.processes import wait_until
 from gateway import auth
 from gateway import store as s
 from gateway.db import Database
@@ -33,6 +34,7 @@ async def test_sigterm_is_graceful(db: Database, tmp_path: Path) -> None:
     import sys
 
     token = await auth.create_token(db, name="ops", permissions=["admin"])
+    hold = tmp_path / "inside-the-job"  # the worker holds its job there, rows written (test setting)
     port = free_port()
     log = tmp_path / "gateway.log"
     env = {
@@ -41,6 +43,7 @@ async def test_sigterm_is_graceful(db: Database, tmp_path: Path) -> None:
         "GATEWAY_WORKERS": "1",
         "GATEWAY_JOB_POLL_SECONDS": "0.02",
         "GATEWAY_LOG_FORMAT": "json",
+        "GATEWAY_TEST_JOB_HOLD_FILE": str(hold),
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -87,10 +90,7 @@ async def test_sigterm_is_graceful(db: Database, tmp_path: Path) -> None:
         await writer.drain()
         # a 61,000-item job, claimed by the server's worker
         job_id = await build(db, invoices=60)
-        deadline = time.monotonic() + 30
-        while (await job_row(db, job_id)).status != "PROCESSING":
-            assert time.monotonic() < deadline, "the server's worker did not claim the job"
-            await asyncio.sleep(0.02)
+        await wait_until(hold.exists, "the server's worker inside the job's transaction")
         stopping = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         with pytest.raises(ConnectionClosed):
@@ -134,7 +134,13 @@ async def test_sigterm_to_a_worker_hands_its_job_back(db: Database, tmp_path: Pa
     import sys
 
     log = tmp_path / "worker.log"
-    env = {**os.environ, "GATEWAY_DATABASE_URL": db.settings.database_url, "GATEWAY_JOB_POLL_SECONDS": "0.02"}
+    hold = tmp_path / "inside-the-job"  # the worker holds its job there, rows written (test setting)
+    env = {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": db.settings.database_url,
+        "GATEWAY_JOB_POLL_SECONDS": "0.02",
+        "GATEWAY_TEST_JOB_HOLD_FILE": str(hold),
+    }
     job_id = await build(db, invoices=60)
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -143,10 +149,7 @@ async def test_sigterm_to_a_worker_hands_its_job_back(db: Database, tmp_path: Pa
             stderr=out,
         )
     try:
-        deadline = time.monotonic() + 30
-        while (await job_row(db, job_id)).status != "PROCESSING":
-            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
-            await asyncio.sleep(0.02)
+        await wait_until(hold.exists, "the worker inside the job's transaction")
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 30) == 0
     finally:

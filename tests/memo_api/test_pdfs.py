@@ -11,7 +11,7 @@ from sqlalchemy import select
 from gateway import jobs
 from gateway import store as s
 from gateway.config import Settings
-from gateway.context import Context
+from gateway.context import ANONYMOUS_ADMIN, Context
 from gateway.db import Database
 from gateway.files import file_store
 from gateway.ids import encode
@@ -110,7 +110,7 @@ async def test_job_updated_follows_a_pdf_job_to_completion(
 ) -> None:
     memos = [await f.credit_memo(db, await f.account(db)) for _ in range(3)]
     job = (await gql(GENERATE, ids=[encode("CreditMemo", m) for m in memos]))["generateCreditMemoPdfs"]
-    context = Context(db=db, settings=settings)
+    context = Context(db=db, settings=settings, principal=ANONYMOUS_ADMIN)
     try:
         stream = await build_schema().subscribe(JOB, variable_values={"id": job["id"]}, context_value=context)
         first = await stream.__anext__()  # type: ignore[union-attr]
