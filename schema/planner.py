@@ -30,6 +30,7 @@ from strawberry.extensions import SchemaExtension
 
 from gateway.auth import allows
 from gateway.context import Context
+from gateway.outage import is_unavailable
 from resolvers.lookup import find, find_node
 from schema.connection import page_spec
 from schema.model import FALLBACK, MODEL, Many, One, Page, Relation, Scalar, type_of
@@ -268,13 +269,16 @@ class PlannedReads(SchemaExtension):
                 )
             except Fallback:
                 ec.context.list_nodes = 0  # the standard executor counts again
-            except Exception:  # a planner bug must not cost the answer: graphql-core gives it
+            except Exception as error:  # a planner bug must not cost the answer: graphql-core gives it
                 ec.context.list_nodes = 0
-                log.warning(
-                    "planned read failed; executing normally (request %s)",
-                    ec.context.request_id,
-                    exc_info=True,
-                )
+                if is_unavailable(error):
+                    pass  # the database is down: the standard path meets it too and answers 503
+                else:
+                    log.warning(
+                        "planned read failed; executing normally (request %s)",
+                        ec.context.request_id,
+                        exc_info=True,
+                    )
             else:
                 ec.result = ExecutionResult(data=data, errors=None)
                 ec.context.planned = True

@@ -1,5 +1,6 @@
-"""SQLite write transactions run on the event loop's thread (``gateway.inline_sqlite``): another
-process's write lock makes them retry, never fail, and never writes half."""
+"""With ``GATEWAY_SQLITE_INLINE_WRITES``, SQLite write transactions run on the event loop's thread
+(``gateway.inline_sqlite``): another process's write lock makes them retry, never fail, and never
+writes half."""
 
 from __future__ import annotations
 
@@ -17,10 +18,19 @@ from tests.invariants import assert_invariants
 
 
 async def test_a_write_waits_for_another_process_lock_by_retrying(
-    db: Database, settings: Settings, caplog: pytest.LogCaptureFixture
+    settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     if settings.sqlite_path is None:
         pytest.skip("SQLite only: PostgreSQL writes lock rows, not the database")
+    settings = settings.replace(sqlite_inline_writes=True)
+    db = Database(settings)
+    try:
+        await _waits_for_the_lock(db, settings, caplog)
+    finally:
+        await db.dispose()
+
+
+async def _waits_for_the_lock(db: Database, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     assert db.write_engine is not db.engine
     acct = await f.account(db)
     inv = await f.invoice(db, acct, f.item("10.00"))
