@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any
@@ -18,8 +19,8 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
@@ -47,7 +48,18 @@ log = logging.getLogger(__name__)
 _contexts: ContextVar[list[Context] | None] = ContextVar("gateway_contexts", default=None)
 
 
+class _WebSocketAdapter(ASGIWebSocketAdapter):
+    """strawberry's adapter, except that closing a socket the gateway already closed (with a more
+    precise code than strawberry's own, e.g. 4429 for a throttled login) is not an error."""
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await self.ws.close(code=code, reason=reason)
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
+    websocket_adapter_class = _WebSocketAdapter
+
     def __init__(self, db: Database, settings: Settings, *, traced: bool = False) -> None:
         super().__init__(
             # Parsing and validating a document costs ~10 ms on this schema; clients repeat theirs.
@@ -167,9 +179,20 @@ class GatewayGraphQL(GraphQL[Context, None]):
         token = bearer(header) if header else params.get("token")
         principal = await authenticate(self.db, token)
         if principal is None:
+            # Failed logins count against the client address, as over HTTP (one bucket for both).
             wait = await self.failures.take(_address(context.websocket))
-            code = "THROTTLED" if wait > 0 else "UNAUTHENTICATED"
-            raise ConnectionRejectionError({"message": "a valid API token is required", "code": code})
+            if wait <= 0:
+                raise ConnectionRejectionError(
+                    {"message": "a valid API token is required", "code": "UNAUTHENTICATED"}
+                )
+            retry = max(1, math.ceil(wait))
+            message = f"too many failed authentications from this address; retry in {retry} s"
+            if await self.pick_websocket_subprotocol(context.websocket) == GRAPHQL_TRANSPORT_WS_PROTOCOL:
+                # graphql-transport-ws has no message for a refusal, only a close code: 4429, not 4403.
+                await context.websocket.close(code=4429, reason=f"THROTTLED: {message}")
+            raise ConnectionRejectionError(
+                {"message": message, "code": "THROTTLED", "retryAfterSeconds": retry}
+            )
         context.principal, context.token = principal, token
         context.watchdog = asyncio.create_task(
             sockets.watch(

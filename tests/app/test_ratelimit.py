@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from gateway import auth
@@ -85,3 +87,53 @@ async def test_the_app_limits_through_redis_when_configured(db: Database, settin
             for _ in range(2 if app is apps[0] else 1):
                 statuses.append((await client.post("/graphql", json=QUERY, headers=headers)).status_code)
     assert statuses == [200, 200, 429]
+
+
+async def test_failed_websocket_logins_are_throttled_per_client_address(settings: Settings) -> None:
+    """Both WebSocket protocols, through a real server: past the burst of failures from one address,
+    graphql-transport-ws closes with 4429 instead of 4403 and graphql-ws's connection_error says
+    THROTTLED; HTTP shares the bucket; a valid token from that address still connects."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from benchmarks.common import server
+
+    async def login(base: str, protocol: str, token: str) -> tuple[int | None, dict[str, Any]]:
+        """(close code, or None) and the first message, after a connection_init with ``token``."""
+        async with connect(base.replace("http", "ws") + "/graphql", subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+            await ws.send(
+                orjson.dumps(
+                    {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+                ).decode()
+            )
+            try:
+                message = orjson.loads(await ws.recv())
+            except ConnectionClosed as closed:
+                assert closed.rcvd is not None
+                return closed.rcvd.code, {"reason": closed.rcvd.reason}
+            return None, message
+
+    env = {
+        "GATEWAY_WORKERS": "0",
+        "GATEWAY_AUTH_FAILURE_BURST": "3",
+        "GATEWAY_AUTH_FAILURES_PER_SECOND": "0.001",
+    }
+    async with server(settings.database_url, **env) as base:
+        assert await login(base, "graphql-transport-ws", "guess1") == (4403, {"reason": "Forbidden"})
+        code, message = await login(base, "graphql-ws", "guess2")
+        assert code is None and message["type"] == "connection_error"
+        assert message["payload"]["code"] == "UNAUTHENTICATED"
+        assert await login(base, "graphql-transport-ws", "guess3") == (4403, {"reason": "Forbidden"})
+
+        code, closed = await login(base, "graphql-transport-ws", "guess4")
+        assert code == 4429 and closed["reason"].startswith("THROTTLED: too many failed authentications")
+        code, message = await login(base, "graphql-ws", "guess5")
+        assert code is None and message["type"] == "connection_error"
+        assert message["payload"]["code"] == "THROTTLED" and message["payload"]["retryAfterSeconds"] > 1
+        async with httpx.AsyncClient(base_url=base) as http:  # the same bucket as HTTP's
+            refused = await http.post("/graphql", json=QUERY, headers={"Authorization": "Bearer guess6"})
+        assert refused.status_code == 429 and refused.json()["errors"][0]["extensions"]["code"] == "THROTTLED"
+
+        for protocol in ("graphql-transport-ws", "graphql-ws"):
+            code, message = await login(base, protocol, base.token)
+            assert code is None and message["type"] == "connection_ack"
