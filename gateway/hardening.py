@@ -271,8 +271,10 @@ class QueryLimits(SchemaExtension):
     def get_results(self) -> dict[str, Any]:
         if self.cost is None:
             return {}
-        cost = {"requestedNodes": self.cost, "maxCost": self.settings.max_query_cost}
+        # What plain lists returned (charged as they resolved) is part of what the query requested:
+        # the reported cost is never below the nodes answered; listNodes tells that part apart.
         listed = getattr(self.execution_context.context, "list_nodes", 0)
+        cost = {"requestedNodes": self.cost + listed, "maxCost": self.settings.max_query_cost}
         return {"cost": {**cost, "listNodes": listed} if listed else cost}
 
 
