@@ -235,7 +235,8 @@ async def _small_during_big(over_http: Any) -> tuple[float, float]:
 
 
 async def growth(args: argparse.Namespace) -> None:
-    """Planned path, SQLite, in process: time per value at 10, 100 and 1,000 memos."""
+    """Planned path, SQLite, in process: time per value at 10, 100 and 1,000 memos, beside the floor's
+    own time at the same sizes (the floor has a fixed cost per request too: its round trips)."""
     print(f"\nlinear growth (SQLite, planned, in process; {GROWTH[-1]:,} memos populated once):")
     async with database(None) as url:
         settings = Settings(database_url=url, workers=0, page_size_max=GROWTH[-1])
@@ -246,18 +247,27 @@ async def growth(args: argparse.Namespace) -> None:
         fields = {n: _count_fields(orjson.loads(await planned(q))) for n, q in queries.items()}
         _collector("")  # as served
         t = await interleaved_ms(
-            {str(n): partial(planned, q) for n, q in queries.items()}, max(3, args.runs // 2)
+            {
+                **{str(n): partial(planned, q) for n, q in queries.items()},
+                **{f"floor {n}": partial(floor, db, n) for n in GROWTH},
+            },
+            max(3, args.runs // 2),
         )
         gc.unfreeze()
-        per_value = {}
+        per_value, over_floor = {}, {}
         for n in GROWTH:
-            per_value[n] = 1000 * t[str(n)] / fields[n]
+            ms, floor_ms = t[str(n)], t[f"floor {n}"]
+            per_value[n] = 1000 * ms / fields[n]
+            over_floor[n] = 1000 * (ms - floor_ms) / fields[n]
             print(
-                f"  {n:>6,} memos  {fields[n]:>9,} values  {t[str(n)]:8.1f} ms  {per_value[n]:6.2f} µs per value"
+                f"  {n:>6,} memos  {fields[n]:>9,} values  {ms:8.1f} ms  {per_value[n]:6.2f} µs per value"
+                f"  (floor {floor_ms:7.1f} ms, {1000 * floor_ms / fields[n]:5.2f} µs; planned − floor "
+                f"{over_floor[n]:5.2f} µs per value)"
             )
-        middle = statistics.median(per_value.values())
-        spread = max(abs(v / middle - 1) for v in per_value.values())
-        print(f"  largest deviation from the median time per value: {100 * spread:.0f}%")
+        for name, series in (("planned", per_value), ("planned − floor", over_floor)):
+            middle = statistics.median(series.values())
+            spread = max(abs(v / middle - 1) for v in series.values())
+            print(f"  {name}: largest deviation from the median time per value {100 * spread:.0f}%")
         a, b, c = GROWTH
         low = 1000 * (t[str(b)] - t[str(a)]) / (fields[b] - fields[a])
         high = 1000 * (t[str(c)] - t[str(b)]) / (fields[c] - fields[b])
