@@ -8,9 +8,9 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy import Row, Table, bindparam, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import store as s
@@ -27,9 +27,10 @@ async def save_settlement(
     created_by: str | None,
     debit_memo_id: int | None = None,
     progress: Any = None,
-) -> int:
+) -> Saved:
     """Move the money of ``settlement`` (``sign`` +1 apply, −1 unapply) and write its immutable
-    application with one line per movement. Returns the application id."""
+    application with one line per movement. Returns the application's and the source's rows as
+    written (``RETURNING``: no statement of its own)."""
     now = datetime.now(UTC)
     moves = settlement.movements
     by_target: dict[int, int] = defaultdict(int)
@@ -60,10 +61,12 @@ async def save_settlement(
             by_source_item,
             ticker,
         )
-    await _move_source(conn, source, total * sign, settlement.effective_date if kind == "APPLY" else None)
+    moved = await _move_source(
+        conn, source, total * sign, settlement.effective_date if kind == "APPLY" else None
+    )
     await _move_parts(conn, source, moves, by_target, sign, now, ticker)
 
-    application_id = await s.insert_row(
+    application = await s.insert_returning_row(
         conn,
         s.application_t,
         kind=kind,
@@ -80,13 +83,23 @@ async def save_settlement(
     )
     await write_lines(
         conn,
-        application_id,
+        application.id,
         source.currency,
         ((m.source_item_id, m.target_id, m.target_item_id, m.amount) for m in moves),
         ticker,
     )
-    await add_event(conn, EVENTS[kind], source, application_id, created_by)
-    return application_id
+    await add_event(conn, EVENTS[kind], source, application.id, created_by)
+    return Saved(application, moved, (s.credit_memo_t if memo else s.payment_t).name)
+
+
+class Saved(NamedTuple):
+    application: Row[Any]  # the application as inserted
+    source: Row[Any]  # the credit memo or payment after the move
+    source_table: str
+
+    def written(self) -> tuple[tuple[str, Row[Any]], ...]:
+        """(table name, row) of each row the move wrote and returned."""
+        return ((s.application_t.name, self.application), (self.source_table, self.source))
 
 
 EVENTS = {
@@ -114,10 +127,13 @@ async def add_event(
     )
 
 
-async def _move_source(conn: AsyncConnection, source: Source, delta: int, applied_on: date | None) -> None:
-    """applied += delta, unapplied -= delta; an APPLY also keeps ``latest_applied_on``."""
+async def _move_source(
+    conn: AsyncConnection, source: Source, delta: int, applied_on: date | None
+) -> Row[Any]:
+    """applied += delta, unapplied -= delta; an APPLY also keeps ``latest_applied_on``. Returns the
+    source's row as updated."""
     stmt = _source_update(source.kind, applied_on is not None)
-    await conn.execute(stmt, {"b_id": source.id, "b_delta": delta, "b_day": applied_on})
+    return (await conn.execute(stmt, {"b_id": source.id, "b_delta": delta, "b_day": applied_on})).one()
 
 
 @functools.cache
@@ -131,7 +147,7 @@ def _source_update(kind: str, applied: bool) -> Any:
     if applied:
         latest, day = t.c.latest_applied_on, bindparam("b_day", type_=t.c.latest_applied_on.type)
         values["latest_applied_on"] = case((or_(latest.is_(None), latest < day), day), else_=latest)
-    return update(t).where(t.c.id == bindparam("b_id")).values(**values)
+    return update(t).where(t.c.id == bindparam("b_id")).values(**values).returning(*t.c)
 
 
 async def write_lines(

@@ -190,6 +190,16 @@ async def insert_row(conn: AsyncConnection, table: Table, **values: Any) -> int:
     return (await conn.execute(_insert_returning_id(table), values)).scalar_one()
 
 
+async def insert_returning_row(conn: AsyncConnection, table: Table, **values: Any) -> Row[Any]:
+    """Inserts and returns the whole row as written (defaults and id included)."""
+    return (await conn.execute(_insert_returning_row(table), values)).one()
+
+
+@functools.cache
+def _insert_returning_row(table: Table) -> Any:
+    return table.insert().returning(*table.c)
+
+
 @functools.cache
 def _insert_returning_id(table: Table) -> Any:
     """Built once per table (the values are bound per call)."""

@@ -8,9 +8,9 @@ spec, so siblings asking for the same page shape share one statement.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import Row, Table
 from strawberry.dataloader import DataLoader
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 PageKey = tuple[int, PageSpec]
 CountKey = tuple[int, tuple[Cond, ...]]
 POSITIVE: tuple[Cond, ...] = (("amount", ">", 0),)
+L = TypeVar("L", bound=DataLoader[Any, Any])
 
 
 def _visible(ctx: Context, table: Table) -> Any:
@@ -104,54 +105,79 @@ def _by_number(ctx: Context, table: Table) -> DataLoader[str, Row[Any] | None]:
     return DataLoader(load_fn=load)
 
 
+class _Lazy(Generic[L]):
+    """A loader made on its first use in a request: a request uses a few of the ~50 relations."""
+
+    def __init__(self, make: Callable[[Context], L]) -> None:
+        self.make = make
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, loaders: Loaders, owner: type | None = None) -> L:
+        loader = self.make(loaders.ctx)
+        loaders.__dict__[self.name] = loader  # later reads find the attribute, not the descriptor
+        return loader
+
+
+TAX: tuple[Cond, ...] = (("kind", "=", "TAX"),)
+
+
 class Loaders:
     def __init__(self, ctx: Context) -> None:
-        self.accounts_by_id = _by_id(ctx, s.account_t)
-        self.receivables_by_id = _by_id(ctx, s.receivable_t)
-        self.receivable_items_by_id = _by_id(ctx, s.receivable_item_t)
-        self.credit_memos_by_id = _by_id(ctx, s.credit_memo_t)
-        self.credit_memo_items_by_id = _by_id(ctx, s.credit_memo_item_t)
-        self.payments_by_id = _by_id(ctx, s.payment_t)
-        self.parts_by_id = _by_id(ctx, s.part_t)
-        self.item_parts_by_id = _by_id(ctx, s.item_part_t)
-        self.applications_by_id = _by_id(ctx, s.application_t)
-        self.jobs_by_id = _by_id(ctx, s.job_t)
-        self.files_by_id = _by_id(ctx, s.file_t)
-        self.accounts_by_number = _by_number(ctx, s.account_t)
-        self.receivables_by_number = _by_number(ctx, s.receivable_t)
-        self.credit_memos_by_number = _by_number(ctx, s.credit_memo_t)
-        self.payments_by_number = _by_number(ctx, s.payment_t)
+        self.ctx = ctx
 
-        tax: tuple[Cond, ...] = (("kind", "=", "TAX"),)
-        self.taxation_items_by_receivable_item = _lists(ctx, s.receivable_item_t, "parent_item_id", tax)
-        self.taxation_items_by_credit_memo_item = _lists(ctx, s.credit_memo_item_t, "parent_item_id", tax)
-        self.item_parts_by_part = _lists(ctx, s.item_part_t, "part_id", POSITIVE)
-        self.item_parts_by_credit_memo_item = _lists(ctx, s.item_part_t, "credit_memo_item_id", POSITIVE)
-        self.pdfs_by_credit_memo = _lists(ctx, s.pdf_t, "credit_memo_id", (), ("credit_memo_id",))
-        self.emails_by_credit_memo = _lists(ctx, s.email_t, "credit_memo_id")
-        self.lines_by_application = _lists(ctx, s.application_line_t, "application_id", (), ("seq",))
+    accounts_by_id = _Lazy(lambda c: _by_id(c, s.account_t))
+    receivables_by_id = _Lazy(lambda c: _by_id(c, s.receivable_t))
+    receivable_items_by_id = _Lazy(lambda c: _by_id(c, s.receivable_item_t))
+    credit_memos_by_id = _Lazy(lambda c: _by_id(c, s.credit_memo_t))
+    credit_memo_items_by_id = _Lazy(lambda c: _by_id(c, s.credit_memo_item_t))
+    payments_by_id = _Lazy(lambda c: _by_id(c, s.payment_t))
+    parts_by_id = _Lazy(lambda c: _by_id(c, s.part_t))
+    item_parts_by_id = _Lazy(lambda c: _by_id(c, s.item_part_t))
+    applications_by_id = _Lazy(lambda c: _by_id(c, s.application_t))
+    jobs_by_id = _Lazy(lambda c: _by_id(c, s.job_t))
+    files_by_id = _Lazy(lambda c: _by_id(c, s.file_t))
+    accounts_by_number = _Lazy(lambda c: _by_number(c, s.account_t))
+    receivables_by_number = _Lazy(lambda c: _by_number(c, s.receivable_t))
+    credit_memos_by_number = _Lazy(lambda c: _by_number(c, s.credit_memo_t))
+    payments_by_number = _Lazy(lambda c: _by_number(c, s.payment_t))
 
-        self.receivable_item_pages_by_receivable = _pages(ctx, s.receivable_item_t, "receivable_id")
-        self.receivable_item_counts_by_receivable = _counts(ctx, s.receivable_item_t, "receivable_id")
-        self.credit_memo_item_pages_by_memo = _pages(ctx, s.credit_memo_item_t, "credit_memo_id")
-        self.credit_memo_item_counts_by_memo = _counts(ctx, s.credit_memo_item_t, "credit_memo_id")
-        self.file_pages_by_credit_memo = _pages(ctx, s.file_t, "credit_memo_id")
-        self.file_counts_by_credit_memo = _counts(ctx, s.file_t, "credit_memo_id")
-        self.part_pages_by_credit_memo = _pages(ctx, s.part_t, "credit_memo_id")
-        self.part_counts_by_credit_memo = _counts(ctx, s.part_t, "credit_memo_id")
-        self.part_pages_by_payment = _pages(ctx, s.part_t, "payment_id")
-        self.part_counts_by_payment = _counts(ctx, s.part_t, "payment_id")
-        self.part_pages_by_target = _pages(ctx, s.part_t, "target_id")
-        self.part_counts_by_target = _counts(ctx, s.part_t, "target_id")
-        self.application_pages_by_credit_memo = _pages(ctx, s.application_t, "credit_memo_id")
-        self.application_counts_by_credit_memo = _counts(ctx, s.application_t, "credit_memo_id")
-        self.application_pages_by_payment = _pages(ctx, s.application_t, "payment_id")
-        self.application_counts_by_payment = _counts(ctx, s.application_t, "payment_id")
-        self.credit_memo_pages_by_account = _pages(ctx, s.credit_memo_t, "account_id")
-        self.credit_memo_counts_by_account = _counts(ctx, s.credit_memo_t, "account_id")
-        self.credit_memo_pages_by_referred_invoice = _pages(ctx, s.credit_memo_t, "referred_invoice_id")
-        self.credit_memo_counts_by_referred_invoice = _counts(ctx, s.credit_memo_t, "referred_invoice_id")
-        self.receivable_pages_by_account = _pages(ctx, s.receivable_t, "account_id")
-        self.receivable_counts_by_account = _counts(ctx, s.receivable_t, "account_id")
-        self.payment_pages_by_account = _pages(ctx, s.payment_t, "account_id")
-        self.payment_counts_by_account = _counts(ctx, s.payment_t, "account_id")
+    taxation_items_by_receivable_item = _Lazy(lambda c: _lists(c, s.receivable_item_t, "parent_item_id", TAX))
+    taxation_items_by_credit_memo_item = _Lazy(
+        lambda c: _lists(c, s.credit_memo_item_t, "parent_item_id", TAX)
+    )
+    item_parts_by_part = _Lazy(lambda c: _lists(c, s.item_part_t, "part_id", POSITIVE))
+    item_parts_by_credit_memo_item = _Lazy(
+        lambda c: _lists(c, s.item_part_t, "credit_memo_item_id", POSITIVE)
+    )
+    pdfs_by_credit_memo = _Lazy(lambda c: _lists(c, s.pdf_t, "credit_memo_id", (), ("credit_memo_id",)))
+    emails_by_credit_memo = _Lazy(lambda c: _lists(c, s.email_t, "credit_memo_id"))
+    lines_by_application = _Lazy(lambda c: _lists(c, s.application_line_t, "application_id", (), ("seq",)))
+
+    receivable_item_pages_by_receivable = _Lazy(lambda c: _pages(c, s.receivable_item_t, "receivable_id"))
+    receivable_item_counts_by_receivable = _Lazy(lambda c: _counts(c, s.receivable_item_t, "receivable_id"))
+    credit_memo_item_pages_by_memo = _Lazy(lambda c: _pages(c, s.credit_memo_item_t, "credit_memo_id"))
+    credit_memo_item_counts_by_memo = _Lazy(lambda c: _counts(c, s.credit_memo_item_t, "credit_memo_id"))
+    file_pages_by_credit_memo = _Lazy(lambda c: _pages(c, s.file_t, "credit_memo_id"))
+    file_counts_by_credit_memo = _Lazy(lambda c: _counts(c, s.file_t, "credit_memo_id"))
+    part_pages_by_credit_memo = _Lazy(lambda c: _pages(c, s.part_t, "credit_memo_id"))
+    part_counts_by_credit_memo = _Lazy(lambda c: _counts(c, s.part_t, "credit_memo_id"))
+    part_pages_by_payment = _Lazy(lambda c: _pages(c, s.part_t, "payment_id"))
+    part_counts_by_payment = _Lazy(lambda c: _counts(c, s.part_t, "payment_id"))
+    part_pages_by_target = _Lazy(lambda c: _pages(c, s.part_t, "target_id"))
+    part_counts_by_target = _Lazy(lambda c: _counts(c, s.part_t, "target_id"))
+    application_pages_by_credit_memo = _Lazy(lambda c: _pages(c, s.application_t, "credit_memo_id"))
+    application_counts_by_credit_memo = _Lazy(lambda c: _counts(c, s.application_t, "credit_memo_id"))
+    application_pages_by_payment = _Lazy(lambda c: _pages(c, s.application_t, "payment_id"))
+    application_counts_by_payment = _Lazy(lambda c: _counts(c, s.application_t, "payment_id"))
+    credit_memo_pages_by_account = _Lazy(lambda c: _pages(c, s.credit_memo_t, "account_id"))
+    credit_memo_counts_by_account = _Lazy(lambda c: _counts(c, s.credit_memo_t, "account_id"))
+    credit_memo_pages_by_referred_invoice = _Lazy(lambda c: _pages(c, s.credit_memo_t, "referred_invoice_id"))
+    credit_memo_counts_by_referred_invoice = _Lazy(
+        lambda c: _counts(c, s.credit_memo_t, "referred_invoice_id")
+    )
+    receivable_pages_by_account = _Lazy(lambda c: _pages(c, s.receivable_t, "account_id"))
+    receivable_counts_by_account = _Lazy(lambda c: _counts(c, s.receivable_t, "account_id"))
+    payment_pages_by_account = _Lazy(lambda c: _pages(c, s.payment_t, "account_id"))
+    payment_counts_by_account = _Lazy(lambda c: _counts(c, s.payment_t, "account_id"))

@@ -63,7 +63,24 @@ async def run(
     except (Rejected, RuleViolation) as exc:
         return failed(user_errors(exc))
     await ctx(info).after_write()
+    prime(info, outcome)
     return await answer(outcome)
+
+
+# table -> the loader of its rows by id
+LOADERS_BY_TABLE = {
+    "application": "applications_by_id",
+    "credit_memo": "credit_memos_by_id",
+    "payment": "payments_by_id",
+}
+
+
+def prime(info: Info, outcome: Outcome) -> None:
+    """The rows the move returned as committed answer the payload without reading them again. They
+    are the caller's: the move found its source in the caller's scope, its application with it."""
+    loaders = ctx(info).loaders
+    for table, row in outcome.written:
+        getattr(loaders, LOADERS_BY_TABLE[table]).prime(row.id, row)
 
 
 def warnings(outcome: Outcome) -> list[Warning]:

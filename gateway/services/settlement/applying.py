@@ -152,7 +152,7 @@ async def _run_known(
             currency=source.currency,
         )
     saving = None if progress is None else (lambda fraction: progress(0.6 + 0.4 * fraction))
-    application_id = await postings.save_settlement(
+    saved = await postings.save_settlement(
         conn,
         source=source,
         settlement=result,
@@ -161,7 +161,15 @@ async def _run_known(
         created_by=actor.name,
         progress=saving,
     )
-    return Outcome(source.id, application_id, None, result.rule, warnings, result.movements)
+    return Outcome(
+        source.id,
+        saved.application.id,
+        None,
+        result.rule,
+        warnings,
+        result.movements,
+        written=saved.written(),
+    )
 
 
 async def check_apply_limits(

@@ -8,6 +8,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Row
+
 from gateway.ids import Ref, decode
 from gateway.settlement.model import CREDIT_MEMO, ApplyRequest, ItemAmount, Movement, TargetAmount
 
@@ -47,6 +49,9 @@ class Outcome:
     warnings: tuple[tuple[str, str], ...] = ()
     movements: tuple[Movement, ...] = field(default=(), compare=False)
     currency: str = ""
+    # (table, row) of the rows the move wrote, as committed, for the answer to use without reading
+    # them again; not remembered with an idempotency key (a replay reads them)
+    written: tuple[tuple[str, Row[Any]], ...] = field(default=(), compare=False)
 
     def as_json(self) -> dict[str, Any]:
         return {

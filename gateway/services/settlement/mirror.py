@@ -76,7 +76,7 @@ async def reverse_or_write_off(
         moves = tuple(
             Movement(m.source_item_id, dm, item_ids[m.item_index], m.amount) for m in plan.movements
         )
-        application_id = await postings.save_settlement(
+        saved = await postings.save_settlement(
             conn,
             source=source,
             settlement=Settlement(None, moves, plan.amount, plan.apply_date),
@@ -87,6 +87,6 @@ async def reverse_or_write_off(
         )
         if not write_off:
             await s.set_values(conn, s.credit_memo_t, source.id, reversed=True)
-        return Outcome(source.id, application_id, dm)
+        return Outcome(source.id, saved.application.id, dm)
 
     return await idempotency.write_once(db, claim, move, dump=Outcome.as_json, load=Outcome.from_json)
