@@ -7,6 +7,8 @@ process's writers already queue on ``Database``'s writer lock before ``BEGIN IMM
 statements of one write run here directly on the calling thread: the whole transaction costs no hop.
 Only another process can make a statement wait (for the file lock); the write engine's busy timeout
 is therefore short and ``Database.write`` retries a busy transaction with an asynchronous back-off.
+A statement that ran long (a chunk of a large write) is followed by one turn of the event loop, so a
+large write does not hold the other requests for its whole length.
 
 This object speaks the part of aiosqlite's API that ``sqlalchemy.dialects.sqlite.aiosqlite`` uses;
 it is passed to ``create_async_engine(async_creator=...)``.
@@ -16,8 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
+
+# A statement that ran longer than this (a chunk of a large write, a large read) is followed by one
+# turn of the event loop, so that the other requests go on between the statements of a large write.
+# A single apply's statements take tens of microseconds each and never yield.
+YIELD_AFTER_SECONDS = 0.002
+
+
+async def _breathe(started: float) -> None:
+    if time.perf_counter() - started > YIELD_AFTER_SECONDS:
+        await asyncio.sleep(0)
 
 
 class _Cursor:
@@ -31,11 +44,15 @@ class _Cursor:
         self._cursor.close()
 
     async def execute(self, sql: str, parameters: Any = ()) -> _Cursor:
+        started = time.perf_counter()
         self._cursor.execute(sql, parameters)
+        await _breathe(started)
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> _Cursor:
+        started = time.perf_counter()
         self._cursor.executemany(sql, parameters)
+        await _breathe(started)
         return self
 
     async def fetchall(self) -> list[Any]:

@@ -10,6 +10,7 @@ import sqlite3
 import time
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.config import Settings
 from gateway.db import Database
@@ -50,3 +51,37 @@ async def _waits_for_the_lock(db: Database, settings: Settings, caplog: pytest.L
         other.close()
     assert outcome.application_id is not None
     await assert_invariants(db)
+
+
+# ~1,000,000 rows counted by a recursive CTE: tens of milliseconds on any machine, well over the
+# 2 ms after which the inline connection gives the event loop a turn.
+SLOW = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) SELECT count(*) FROM n"
+)
+
+
+async def test_a_long_statement_of_an_inline_write_lets_other_requests_run(settings: Settings) -> None:
+    """A small write never yields the event loop (that is its speed); after a statement that ran
+    long, a chunk of a large write, another task runs before the next statement."""
+    from sqlalchemy import text
+
+    if settings.sqlite_path is None:
+        pytest.skip("SQLite only")
+    db = Database(settings.replace(sqlite_inline_writes=True))
+    try:
+        assert db.write_engine is not db.engine
+
+        async def write(conn: AsyncConnection) -> tuple[bool, bool, int]:
+            other = asyncio.Event()
+            asyncio.get_running_loop().call_soon(other.set)  # runs at the loop's next turn
+            await conn.execute(text("SELECT 1"))
+            after_fast = other.is_set()
+            counted = (await conn.execute(text(SLOW))).scalar_one()
+            return after_fast, other.is_set(), counted
+
+        after_fast, after_slow, counted = await db.write(write)
+    finally:
+        await db.dispose()
+    assert counted == 1_000_000
+    assert not after_fast  # the fast statement ran without giving up the loop
+    assert after_slow  # the long one gave the other task its turn
