@@ -54,8 +54,9 @@ def _targets_with_items(by_id: bool, by_number: bool, lock: bool) -> Select[Any]
     if by_number:
         named.append(t.c.number.in_(bindparam("numbers", expanding=True)))
     small = t.c.item_count <= bindparam("small")
+    item_columns = (i.c.id, i.c.seq, i.c.kind, i.c.parent_item_id, i.c.amount, i.c.balance)  # TargetItem's
     stmt = (
-        select(t, *(c.label(f"item_{c.name}") for c in i.c))
+        select(t, *(c.label(f"item_{c.name}") for c in item_columns))
         .select_from(t.outerjoin(i, (i.c.receivable_id == t.c.id) & small))
         .where(or_(*named))
         .order_by(t.c.id, i.c.seq)
