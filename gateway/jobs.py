@@ -160,7 +160,9 @@ class Worker:
                 )
 
     async def _run(self, job: Row[Any]) -> None:
-        if (handler := document_job_kinds().get(job.operation)) is not None:
+        # a settlement job never loads the PDF and e-mail machinery (a second of imports)
+        settling = job.operation in st.OPERATIONS.values()
+        if not settling and (handler := document_job_kinds().get(job.operation)) is not None:
             await self._run_document_job(job, handler)
             return
         request = orjson.loads(job.request)

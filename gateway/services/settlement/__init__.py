@@ -15,9 +15,10 @@ from gateway.services.settlement.inputs import (
 )
 from gateway.services.settlement.mirror import reverse_or_write_off
 from gateway.services.settlement.refunds import refund
-from gateway.services.settlement.submission import submit, validate
+from gateway.services.settlement.submission import OPERATIONS, submit, validate
 
 __all__ = [
+    "OPERATIONS",
     "ItemInput",
     "Outcome",
     "SettleInput",
