@@ -337,6 +337,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
                 gc.freeze()
                 yield
         finally:
+            gc.unfreeze()  # an app stopped in a longer-lived process (tests) leaves nothing pinned
             await graphql.close()
             if db is None:
                 await database.dispose()
