@@ -45,6 +45,12 @@ def _memo_with_items(by_number: bool, lock: bool) -> Select[Any]:
     return stmt.with_for_update(of=m) if lock else stmt
 
 
+# A TargetItem's fields, in its order: the last columns of a target-with-items row
+TARGET_ITEM_COLUMNS = tuple(
+    s.receivable_item_t.c[name] for name in ("id", "seq", "kind", "parent_item_id", "amount", "balance")
+)
+
+
 @functools.cache
 def _targets_with_items(by_id: bool, by_number: bool, lock: bool) -> Select[Any]:
     t, i = s.receivable_t, s.receivable_item_t
@@ -54,9 +60,8 @@ def _targets_with_items(by_id: bool, by_number: bool, lock: bool) -> Select[Any]
     if by_number:
         named.append(t.c.number.in_(bindparam("numbers", expanding=True)))
     small = t.c.item_count <= bindparam("small")
-    item_columns = (i.c.id, i.c.seq, i.c.kind, i.c.parent_item_id, i.c.amount, i.c.balance)  # TargetItem's
     stmt = (
-        select(t, *(c.label(f"item_{c.name}") for c in item_columns))
+        select(t, *(c.label(f"item_{c.name}") for c in TARGET_ITEM_COLUMNS))
         .select_from(t.outerjoin(i, (i.c.receivable_id == t.c.id) & small))
         .where(or_(*named))
         .order_by(t.c.id, i.c.seq)
@@ -134,21 +139,15 @@ async def resolve_targets(
     if pks or numbers:
         stmt = _targets_with_items(bool(pks), bool(numbers), lock)
         params = {"ids": sorted(pks), "numbers": sorted(numbers), "small": items_up_to}
-        for each in (await conn.execute(stmt, params)).all():
-            found[("id", each.id)] = found[("number", each.number)] = each
-            if each.item_count <= items_up_to:
-                items = preloaded.setdefault(each.id, [])
-                if each.item_id is not None:
-                    items.append(
-                        TargetItem(
-                            each.item_id,
-                            each.item_seq,
-                            each.item_kind,
-                            each.item_parent_item_id,
-                            each.item_amount,
-                            each.item_balance,
-                        )
-                    )
+        last = None
+        items: list[TargetItem] = []
+        for each in (await conn.execute(stmt, params)).all():  # by target, then item
+            if each.id != last:
+                last = each.id
+                found[("id", each.id)] = found[("number", each.number)] = each
+                items = preloaded.setdefault(each.id, []) if each.item_count <= items_up_to else []
+            if each.item_id is not None:
+                items.append(TargetItem(*each[-len(TARGET_ITEM_COLUMNS) :]))
     ids: list[int | None] = []
     problems: list[e.RuleViolation] = []
     for kind, r, field in wanted:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 # Document and item kinds, statuses and rules, as the contract spells them.
 CREDIT_MEMO = "CREDIT_MEMO"
@@ -69,9 +69,9 @@ class Source:
     latest_application_date: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TargetItem:
-    """An invoice or debit memo item. Invariant: 0 ≤ balance ≤ amount (for positive amounts)."""
+class TargetItem(NamedTuple):
+    """An invoice or debit memo item. Invariant: 0 ≤ balance ≤ amount (for positive amounts).
+    A named tuple, like ``Movement``: a large apply reads 15,000 of them."""
 
     id: int
     seq: int
@@ -140,10 +140,10 @@ class ApplyRequest:
     targets: tuple[TargetAmount, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Movement:
+class Movement(NamedTuple):
     """Money moved from one source item (None for a payment) to one target item; always > 0.
-    For unapply it is the amount moved back."""
+    For unapply it is the amount moved back. A named tuple: a large apply makes hundreds of
+    thousands (a frozen dataclass costs several times as much to build)."""
 
     source_item_id: int | None
     target_id: int
