@@ -5,6 +5,7 @@ a settlement lives here; ``ledger`` holds the reads."""
 from __future__ import annotations
 
 import functools
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -158,7 +159,7 @@ async def write_lines(
     lines: Iterable[tuple[int | None, int | None, int | None, int]],
     ticker: Ticker | None = None,
 ) -> None:
-    rows = [
+    rows = (
         {
             "application_id": application_id,
             "seq": n,
@@ -169,9 +170,8 @@ async def write_lines(
             "amount": amount,
         }
         for n, (src, tgt, item, amount) in enumerate(lines)
-    ]
-    if rows:
-        await (ticker or Ticker(len(rows))).many(conn, s.application_line_t.insert(), rows)
+    )
+    await (ticker or Ticker()).many(conn, s.application_line_t.insert(), rows)
 
 
 CHUNK = 2_000
@@ -180,16 +180,17 @@ CHUNK = 2_000
 class Ticker:
     """Counts rows written, chunk by chunk, and reports the fraction done (job progress)."""
 
-    def __init__(self, total: int, report: Any = None) -> None:
+    def __init__(self, total: int = 1, report: Any = None) -> None:
         self.total, self.done, self.report = max(total, 1), 0, report
 
     async def many(
-        self, conn: AsyncConnection, stmt: Any, rows: list[dict[str, Any]], *, as_arrays: bool = False
+        self, conn: AsyncConnection, stmt: Any, rows: Iterable[dict[str, Any]], *, as_arrays: bool = False
     ) -> None:
         """``stmt`` for every row, a chunk at a time: an executemany, or with ``as_arrays`` one
-        execution whose parameters are the chunk's columns as arrays."""
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
+        execution whose parameters are the chunk's columns as arrays. ``rows`` is consumed a chunk
+        at a time: a generator keeps one chunk of parameters in memory, not 300,000."""
+        it = iter(rows)
+        while chunk := list(itertools.islice(it, CHUNK)):
             await conn.execute(stmt, {k: [r[k] for r in chunk] for k in chunk[0]} if as_arrays else chunk)
             self.done += len(chunk)
             if self.report is not None:
@@ -208,12 +209,12 @@ async def add_amounts(
     statement per row), on SQLite an executemany (no round trips to save)."""
     if not amounts:
         return
-    rows = [{"b_id": pk, "b_amount": amount} for pk, amount in amounts.items()]
+    rows = ({"b_id": pk, "b_amount": amount} for pk, amount in amounts.items())
     if conn.dialect.name == "postgresql":
         stmt = _add_from_arrays(table, tuple(columns.items()))
-        await (ticker or Ticker(len(rows))).many(conn, stmt, rows, as_arrays=True)
+        await (ticker or Ticker()).many(conn, stmt, rows, as_arrays=True)
         return
-    await (ticker or Ticker(len(rows))).many(conn, _add(table, tuple(columns.items())), rows)
+    await (ticker or Ticker()).many(conn, _add(table, tuple(columns.items())), rows)
 
 
 @functools.cache
@@ -297,21 +298,20 @@ async def _move_parts(
         else:
             new[key] += sign * m.amount
     await add_amounts(conn, ip, {"amount": sign}, dict(changes), ticker)
-    if new:
-        await (ticker or Ticker(len(new))).many(
-            conn,
-            ip.insert(),
-            [
-                {
-                    "part_id": part,
-                    "credit_memo_item_id": src,
-                    "target_item_id": item,
-                    "currency": source.currency,
-                    "amount": amount,
-                }
-                for (part, src, item), amount in new.items()
-            ],
-        )
+    await (ticker or Ticker()).many(
+        conn,
+        ip.insert(),
+        (
+            {
+                "part_id": part,
+                "credit_memo_item_id": src,
+                "target_item_id": item,
+                "currency": source.currency,
+                "amount": amount,
+            }
+            for (part, src, item), amount in new.items()
+        ),
+    )
 
 
 async def save_refund(
