@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -330,14 +329,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         try:
             async with workers(database, settings, settings.workers) as hand_back:
                 app.state.hand_back_jobs = hand_back
-                # The schema, the modules and the pools live as long as the process: out of the
-                # collector's sight, a full collection no longer walks them (tens of ms each time,
-                # a request's tail latency under load).
-                gc.collect()
-                gc.freeze()
                 yield
         finally:
-            gc.unfreeze()  # an app stopped in a longer-lived process (tests) leaves nothing pinned
             await graphql.close()
             if db is None:
                 await database.dispose()
