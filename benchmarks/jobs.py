@@ -75,8 +75,10 @@ async def _work(url: str) -> tuple[float, float, str]:
 
     from gateway import jobs
     from gateway import store as s
+    from gateway.cli import tune_collector
 
     db = Database(Settings(database_url=url))
+    tune_collector()  # as `settlement-gateway worker` does
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     await jobs.Worker(db, db.settings).run_once()

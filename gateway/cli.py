@@ -28,9 +28,10 @@ def _settings() -> Settings:
 
 
 def tune_collector() -> None:
-    """A server allocates many short-lived objects per request: the start-up heap (modules, schema)
-    is frozen out of every collection, and generation 0 is collected every 50,000 allocations
-    instead of 700 (measured in the README: fewer full collections per large read)."""
+    """A server allocates many short-lived objects per request, a worker hundreds of thousands per
+    large job: the start-up heap (modules, schema) is frozen out of every collection, and
+    generation 0 is collected every 50,000 allocations instead of 700 (measured in the README:
+    fewer full collections per large read; the 300,000-item job 10.4 → 8.4 s)."""
     import gc
 
     gc.collect()
@@ -150,6 +151,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         db = Database(settings)
+        tune_collector()  # a large job allocates as a server does: hundreds of thousands of rows
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
