@@ -249,5 +249,8 @@ async def _limit_apply(url: str) -> tuple[float, float]:
 
 
 if __name__ == "__main__":
+    from gateway.cli import tune_collector
+
+    tune_collector()  # the collector as in a served process, where such an apply runs
     w, p = asyncio.run(_limit_apply(sys.argv[1]))
     print(f"{w:.3f} {p:.1f}")
