@@ -11,7 +11,20 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Row, Table, bindparam, case, column, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Dialect,
+    Row,
+    Table,
+    bindparam,
+    case,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -171,7 +184,7 @@ async def write_lines(
         }
         for n, (src, tgt, item, amount) in enumerate(lines)
     )
-    await (ticker or Ticker()).many(conn, s.application_line_t.insert(), rows)
+    await (ticker or Ticker()).many(conn, _insert(s.application_line_t), rows)
 
 
 CHUNK = 2_000
@@ -191,10 +204,45 @@ class Ticker:
         at a time: a generator keeps one chunk of parameters in memory, not 300,000."""
         it = iter(rows)
         while chunk := list(itertools.islice(it, CHUNK)):
-            await conn.execute(stmt, {k: [r[k] for r in chunk] for k in chunk[0]} if as_arrays else chunk)
+            if as_arrays:
+                await conn.execute(stmt, {k: [r[k] for r in chunk] for k in chunk[0]})
+            elif plain := _plain(conn.dialect, stmt, tuple(chunk[0])):
+                sql, names = plain
+                await conn.exec_driver_sql(sql, [tuple(map(r.__getitem__, names)) for r in chunk])
+            else:
+                await conn.execute(stmt, chunk)
             self.done += len(chunk)
             if self.report is not None:
                 await self.report(min(1.0, self.done / self.total))
+
+
+@functools.cache
+def _insert(table: Table) -> Any:
+    return table.insert()
+
+
+@functools.lru_cache(maxsize=64)
+def _plain(dialect: Dialect, stmt: Any, keys: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
+    """``stmt`` compiled once for rows with ``keys``, as the driver's SQL and the order of its
+    positional parameters, when the rows can go to the driver as they are: SQLite (an executemany
+    runs in the database, without round trips, so a chunk needs no multi-row form), every
+    parameter is a row's value (no constants, no column defaults computed in Python) and no type
+    converts a value on the way in. A chunk then costs the driver's executemany, not SQLAlchemy's
+    per-row parameter processing (~40% of a 15,000-item apply). ``None``: execute it as usual."""
+    if dialect.name != "sqlite":
+        return None
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
+    names = tuple(compiled.positiontup or ())
+    processors = compiled._bind_processors  # noqa: SLF001 - the converters SQLAlchemy would apply
+    if (
+        not compiled.positional
+        or set(names) - set(keys)
+        or any(n in processors for n in names)
+        or getattr(compiled, "insert_prefetch", None)
+        or getattr(compiled, "update_prefetch", None)
+    ):
+        return None
+    return compiled.string, names
 
 
 async def add_amounts(
@@ -219,7 +267,11 @@ async def add_amounts(
 
 @functools.cache
 def _add(table: Table, columns: tuple[tuple[str, int], ...]) -> Any:
-    values = {col: table.c[col] + factor * bindparam("b_amount") for col, factor in columns}
+    # the factor (±1) is written into the SQL: a parameter for it would have to be sent with every row
+    values = {
+        col: table.c[col] + literal_column(str(factor), BigInteger) * bindparam("b_amount")
+        for col, factor in columns
+    }
     return update(table).where(table.c.id == bindparam("b_id")).values(**values)
 
 
@@ -300,7 +352,7 @@ async def _move_parts(
     await add_amounts(conn, ip, {"amount": sign}, dict(changes), ticker)
     await (ticker or Ticker()).many(
         conn,
-        ip.insert(),
+        _insert(ip),
         (
             {
                 "part_id": part,

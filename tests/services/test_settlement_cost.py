@@ -68,3 +68,70 @@ async def test_a_payment_is_never_applied_before_its_latest_application(
     assert [(v.code.value, v.field) for v in caught.value.errors] == [
         ("EFFECTIVE_DATE_TOO_EARLY", ("effectiveDate",))
     ]
+
+
+async def test_large_writes_reach_sqlite_as_the_drivers_own_executemany(
+    db: Database, settings: Settings
+) -> None:
+    """On SQLite the rows of a large write go to the driver as they are: the chunk's executemany
+    has no compiled statement behind it (no per-row parameter processing); the money is exact."""
+    from sqlalchemy import event, func
+
+    if settings.sqlite_path is None:
+        pytest.skip("SQLite only: PostgreSQL moves amounts as arrays and inserts multi-row VALUES")
+    acct = await f.account(db)
+    inv = await f.invoice(db, acct, *(f.item("1.00") for _ in range(300)))
+    memo = await f.credit_memo(db, acct, *(f.item("2.00") for _ in range(150)))
+    seen: list[tuple[str, bool, bool]] = []
+
+    def record(
+        conn: object, cursor: object, statement: str, params: object, context: object, many: bool
+    ) -> None:
+        seen.append((statement.split("(")[0].strip(), many, getattr(context, "compiled", None) is None))
+
+    event.listen(db.write_engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await f.settle(db, settings, memo, [(inv, "250.00")])
+    finally:
+        event.remove(db.write_engine.sync_engine, "before_cursor_execute", record)
+    assert ("INSERT INTO application_line", True, True) in seen
+    assert ("INSERT INTO item_part", True, True) in seen
+    assert any(q.startswith("UPDATE receivable_item SET") and many and plain for q, many, plain in seen)
+    async with db.connect() as conn:
+        lines = (await conn.execute(select(func.count(), func.sum(s.application_line_t.c.amount)))).one()
+        balance = await conn.scalar(select(s.receivable_t.c.balance).where(s.receivable_t.c.id == inv))
+    assert tuple(lines) == (250, 25_000)  # FIFO: 250 invoice items of 1.00, two per memo item
+    assert balance == 5_000  # 300.00 − 250.00, in cents
+    await assert_invariants(db)
+
+
+def test_rows_go_to_the_driver_as_they_are_only_when_nothing_converts_them() -> None:
+    from sqlalchemy import bindparam, update
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from gateway.postings import _add, _insert, _plain
+
+    lite = sqlite.dialect()
+    line_keys = (
+        "application_id",
+        "seq",
+        "credit_memo_item_id",
+        "target_id",
+        "target_item_id",
+        "currency",
+        "amount",
+    )
+    sql, names = _plain(lite, _insert(s.application_line_t), line_keys) or ("", ())
+    assert sql.startswith("INSERT INTO application_line (application_id, seq,") and names == line_keys
+    assert _plain(lite, _add(s.receivable_item_t, (("balance", -1),)), ("b_id", "b_amount")) == (
+        "UPDATE receivable_item SET balance=(receivable_item.balance + -1 * ?) WHERE receivable_item.id = ?",
+        ("b_amount", "b_id"),
+    )
+    # a datetime is converted on the way in (SQLAlchemy's string form): not sent as it is
+    assert _plain(lite, _insert(s.application_t), ("kind", "amount", "created_at")) is None
+    # a parameter the rows do not carry (a constant): not sent as it is
+    t = s.receivable_item_t
+    constant = update(t).where(t.c.id == bindparam("b_id")).values(balance=t.c.balance + 7)
+    assert _plain(lite, constant, ("b_id",)) is None
+    # PostgreSQL keeps SQLAlchemy's multi-row forms
+    assert _plain(postgresql.asyncpg.dialect(), _insert(s.application_line_t), line_keys) is None
