@@ -341,27 +341,28 @@ async def _move_parts(
     deltas[parts[None]] = -sign * sum(by_target.values())
     await add_amounts(conn, p, {"amount": 1}, deltas)
 
+    # A settlement has one movement per (source item, target item), so each movement is either one
+    # existing item part's change or one new item part: the new ones stream from the movements.
     changes: dict[int, int] = defaultdict(int)
-    new: dict[tuple[int, int | None, int], int] = defaultdict(int)
-    for m in moves:
-        key = (parts[m.target_id], m.source_item_id, m.target_item_id)
-        if key in existing:
-            changes[existing[key]] += m.amount
-        else:
-            new[key] += sign * m.amount
+    if existing:
+        for m in moves:
+            key = (parts[m.target_id], m.source_item_id, m.target_item_id)
+            if key in existing:
+                changes[existing[key]] += m.amount
     await add_amounts(conn, ip, {"amount": sign}, dict(changes), ticker)
     await (ticker or Ticker()).many(
         conn,
         _insert(ip),
         (
             {
-                "part_id": part,
-                "credit_memo_item_id": src,
-                "target_item_id": item,
+                "part_id": parts[m.target_id],
+                "credit_memo_item_id": m.source_item_id,
+                "target_item_id": m.target_item_id,
                 "currency": source.currency,
-                "amount": amount,
+                "amount": sign * m.amount,
             }
-            for (part, src, item), amount in new.items()
+            for m in moves
+            if (parts[m.target_id], m.source_item_id, m.target_item_id) not in existing
         ),
     )
 

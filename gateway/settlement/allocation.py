@@ -8,7 +8,7 @@ unapplied on a memo item).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 from gateway.settlement.errors import SourceItemRuleViolation
@@ -97,14 +97,19 @@ def spread(rule: str, total: int, capacities: Sequence[int]) -> list[int]:
     return proration(total, capacities) if rule == PRORATION else fifo(total, capacities)
 
 
-def pair(gives: Sequence[int], receives: Sequence[int]) -> list[tuple[int, int, int]]:
-    """Lay each give over the receives in order: (give index, receive index, amount > 0).
+def pair(gives: Sequence[int], receives: Sequence[int]) -> Iterator[tuple[int, int, int]]:
+    """Lay each give over the receives in order: (give index, receive index, amount > 0), each
+    (give, receive) pair once, produced as they are laid (a 300,000-item apply keeps no list of them).
 
-    Both streams must add up to the same total; every give and every receive is then met exactly.
+    Both streams must add up to the same total (checked at once); every give and every receive is
+    then met exactly.
     """
     if sum(gives) != sum(receives):
         raise ValueError(f"gives {sum(gives)} and receives {sum(receives)} differ")
-    out: list[tuple[int, int, int]] = []
+    return _laid(gives, receives)
+
+
+def _laid(gives: Sequence[int], receives: Sequence[int]) -> Iterator[tuple[int, int, int]]:
     j, room = 0, receives[0] if receives else 0
     for i, give in enumerate(gives):
         while give > 0:
@@ -112,10 +117,9 @@ def pair(gives: Sequence[int], receives: Sequence[int]) -> list[tuple[int, int, 
                 j += 1
                 room = receives[j]
             take = min(give, room)
-            out.append((i, j, take))
+            yield i, j, take
             give -= take
             room -= take
-    return out
 
 
 def guarded_rule(rule: str, *, target_items: int, memo_items: int, guard: int) -> tuple[str, Warning | None]:

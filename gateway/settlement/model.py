@@ -161,7 +161,8 @@ class Warning:
 @dataclass(frozen=True, slots=True)
 class Settlement:
     """The result of apply or unapply. ``rule`` is the rule actually used (None when every amount
-    was placed by the caller or nothing needed allocating)."""
+    was placed by the caller or nothing needed allocating). ``movements`` has one movement per
+    (source item, target item), none of zero (``engine.merge``): the writes rely on it."""
 
     rule: str | None
     movements: tuple[Movement, ...]

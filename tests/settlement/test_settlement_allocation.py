@@ -47,8 +47,8 @@ def test_fifo_order_for_memo_items_sorts_by_seq():
 
 
 def test_pairing_lays_each_give_over_the_receives_in_order():
-    assert allocation.pair([70, 30], [50, 50]) == [(0, 0, 50), (0, 1, 20), (1, 1, 30)]
-    assert allocation.pair([0, 10], [0, 10]) == [(1, 1, 10)]
+    assert list(allocation.pair([70, 30], [50, 50])) == [(0, 0, 50), (0, 1, 20), (1, 1, 30)]
+    assert list(allocation.pair([0, 10], [0, 10])) == [(1, 1, 10)]
 
 
 def test_spread_chooses_the_rule():

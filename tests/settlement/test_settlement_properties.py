@@ -64,6 +64,9 @@ def test_movements_conserve_money_and_never_over_apply(scenario):
     wanted = sum(int(Decimal(a).scaleb(2)) for _, a in targets)
     assert done.amount == wanted == sum(m.amount for m in done.movements)
     assert all(m.amount > 0 for m in done.movements)
+    # one movement per (source item, target item): the writes insert one item part for each
+    pairs = [(m.source_item_id, m.target_id, m.target_item_id) for m in done.movements]
+    assert len(pairs) == len(set(pairs))
     per_target = done.by_target()
     assert {d.id: per_target.get(d.id, 0) for d, _ in targets} == {
         d.id: int(Decimal(a).scaleb(2)) for d, a in targets

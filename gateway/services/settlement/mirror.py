@@ -73,7 +73,7 @@ async def reverse_or_write_off(
             comment=comment,
             referred_credit_memo_id=source.id,
         )
-        moves = tuple(
+        moves = engine.merge(
             Movement(m.source_item_id, dm, item_ids[m.item_index], m.amount) for m in plan.movements
         )
         saved = await postings.save_settlement(
