@@ -122,3 +122,42 @@ async def test_a_job_whose_lease_expired_is_taken_over_and_runs_once(
     async with db.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(s.application_t)) == 1
     await assert_invariants(db)
+
+
+async def test_a_running_jobs_progress_row_is_written_at_most_every_quarter_second(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every step is published to subscribers; the row (for readers in other processes) is written
+    at most every PROGRESS_WRITE_SECONDS, and the job's end writes the final count."""
+    from sqlalchemy import event
+
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only: on SQLite the progress lives in the worker's process")
+    _, inv, memo = await setup(db)
+    job_id = await st.submit(db, settings, request(memo, [(inv, "9.00")]), unapply=False)
+    worker = jobs.Worker(db, settings)
+    worker.name = "progress-test"
+    job = await job_row(db, job_id)
+    async with db.engine.begin() as conn:
+        await conn.execute(update(s.job_t).where(s.job_t.c.id == job_id).values(lease_owner=worker.name))
+    writes: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("UPDATE job SET processed_items"):
+            writes.append(statement)
+
+    clock = [100.0]
+    monkeypatch.setattr(jobs.time, "monotonic", lambda: clock[0])
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        for step in range(1, 6):  # five steps within a quarter of a second: one write
+            await worker._progress(job, step / 10)
+        assert len(writes) == 1
+        assert jobs.live_progress(job_id) == 2  # int(5 items × 0.5): every step is live
+        clock[0] += jobs.PROGRESS_WRITE_SECONDS
+        await worker._progress(job, 0.8)
+        assert len(writes) == 2
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+        jobs.LIVE.pop(job_id, None)
+    assert (await job_row(db, job_id)).processed_items == 4
