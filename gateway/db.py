@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -136,6 +136,9 @@ class Database:
         # SQLite has one writer: this process's writers queue here, first come first served, instead
         # of polling the file lock in the busy handler (other processes still meet that lock).
         self._writer: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        # PostgreSQL: this process's writers of one key (a money move's source document) queue
+        # here, first come first served, without a connection (see ``write``)
+        self._queues: dict[Hashable, tuple[asyncio.Lock, int]] = {}
         # SQLite: write transactions (serialized by ``_writer``) run without thread hops
         self.write_engine = (
             create_write_engine(settings) if engine is None and settings.sqlite_inline_writes else None
@@ -151,12 +154,21 @@ class Database:
             async with conn.begin():
                 yield conn
 
-    async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run ``fn`` in one write transaction, again from the start on a retryable failure."""
+    async def write(
+        self, fn: Callable[[AsyncConnection], Awaitable[T]], *, queue: Hashable | None = None
+    ) -> T:
+        """Run ``fn`` in one write transaction, again from the start on a retryable failure.
+
+        ``queue``: the row every such transaction locks first (a money move's source document).
+        On PostgreSQL this process's transactions of one key then wait in line here, in arrival
+        order and without a connection, instead of all in the server on that row's lock, where
+        every release wakes every waiter and the one that wins is random (16 clients applying one
+        memo: a p99 of 1.5 s). Other processes still meet the row lock; correctness never depends
+        on the queue. SQLite needs none: ``_writer`` already queues every writer."""
         attempts = self.settings.transaction_retries
         for attempt in range(attempts + 1):
             try:
-                async with self._serialized(), self.connect(write=True) as conn:
+                async with self._serialized(), self._queued(queue), self.connect(write=True) as conn:
                     result = await fn(conn)
                 await self.bus.publish("settlement:events", {})
                 return result
@@ -175,6 +187,23 @@ class Database:
             return
         async with self._writer:
             yield
+
+    @asynccontextmanager
+    async def _queued(self, key: Hashable | None) -> AsyncIterator[None]:
+        if key is None or self._writer is not None:
+            yield
+            return
+        lock, users = self._queues.get(key, (asyncio.Lock(), 0))
+        self._queues[key] = (lock, users + 1)
+        try:
+            async with lock:  # asyncio.Lock wakes its waiters in arrival order
+                yield
+        finally:
+            lock, users = self._queues[key]
+            if users == 1:
+                del self._queues[key]
+            else:
+                self._queues[key] = (lock, users - 1)
 
     async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self.connect() as conn:

@@ -12,7 +12,7 @@ after fixing the cause runs again (ours).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -137,11 +137,12 @@ async def write_once(
     dump: Callable[[T], dict[str, Any]],
     load: Callable[[dict[str, Any]], T],
     status: str = "DONE",
+    queue: Hashable | None = None,
 ) -> T:
     """``move`` in one write transaction (retried as a whole), guarded by the key: every money
-    move and job submission goes through here."""
+    move and job submission goes through here. ``queue``: see ``Database.write``."""
     return await db.write(
-        lambda conn: guarded(conn, c, lambda: move(conn), dump=dump, load=load, status=status)
+        lambda conn: guarded(conn, c, lambda: move(conn), dump=dump, load=load, status=status), queue=queue
     )
 
 

@@ -283,3 +283,49 @@ async def test_a_key_held_by_a_running_transaction_is_in_progress(db: Database, 
         with pytest.raises(e.Rejected) as caught:
             await f.settle(db, settings, memo, [(inv, "1.00")], key="k-2")
     assert codes(caught.value) == [("IDEMPOTENCY_KEY_IN_PROGRESS", ("idempotencyKey",))]
+
+
+async def test_applies_of_one_memo_wait_in_line_in_this_process_without_a_connection(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: while one apply of a memo is in its transaction, this process's other applies of
+    that memo wait in arrival order and hold no connection (not all in the server on the memo's row
+    lock, where the winner of each release is random); each then commits, in that order, exactly."""
+    import asyncio
+    import time
+
+    from gateway import postings
+
+    if db.is_sqlite:
+        pytest.skip("SQLite queues every writer on Database._writer already")
+    acct = await f.account(db)
+    inv = await f.invoice(db, acct, f.item("10.00"))
+    memo = await f.credit_memo(db, acct, f.item("8.00"))
+    gate, inside = asyncio.Event(), asyncio.Event()
+    save = postings.save_settlement
+
+    async def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not gate.is_set():
+            inside.set()
+            await gate.wait()
+        return await save(*args, **kwargs)
+
+    monkeypatch.setattr(postings, "save_settlement", held)
+    key = ("CREDIT_MEMO", encode("CreditMemo", memo))
+    applies = [asyncio.create_task(f.settle(db, settings, memo, [(inv, f"1.0{n}")])) for n in range(6)]
+    try:
+        deadline = time.monotonic() + 30
+        while not (inside.is_set() and db._queues.get(key, (None, 0))[1] == 6):
+            assert time.monotonic() < deadline, "the applies never lined up"
+            await asyncio.sleep(0.01)
+        assert db.engine.pool.checkedout() == 1  # only the apply in its transaction has one
+    finally:
+        gate.set()
+    outcomes = await asyncio.gather(*applies)
+    ids = [o.application_id for o in outcomes]
+    assert ids == sorted(ids)  # committed in arrival order
+    assert key not in db._queues
+    async with db.connect() as conn:
+        row = (await conn.execute(select(s.credit_memo_t).where(s.credit_memo_t.c.id == memo))).one()
+    assert row.applied_amount == 615  # 1.00 + 1.01 + … + 1.05
+    await assert_invariants(db)

@@ -50,6 +50,7 @@ async def settle(
         lambda conn: run(conn, settings, data, unapply=unapply, actor=actor, write=True),
         dump=Outcome.as_json,
         load=Outcome.from_json,
+        queue=(data.source_kind, data.source.raw),  # the source is the first row it locks
     )
 
 

@@ -89,4 +89,6 @@ async def reverse_or_write_off(
             await s.set_values(conn, s.credit_memo_t, source.id, reversed=True)
         return Outcome(source.id, saved.application.id, dm)
 
-    return await idempotency.write_once(db, claim, move, dump=Outcome.as_json, load=Outcome.from_json)
+    return await idempotency.write_once(
+        db, claim, move, dump=Outcome.as_json, load=Outcome.from_json, queue=(CREDIT_MEMO, memo.raw)
+    )

@@ -41,4 +41,6 @@ async def refund(
         application_id = await postings.save_refund(conn, source, result, created_by=actor.name)
         return Outcome(source.id, application_id)
 
-    return await idempotency.write_once(db, claim, move, dump=Outcome.as_json, load=Outcome.from_json)
+    return await idempotency.write_once(
+        db, claim, move, dump=Outcome.as_json, load=Outcome.from_json, queue=(CREDIT_MEMO, memo.raw)
+    )
