@@ -10,9 +10,10 @@ snapshot: a memo and its parts are read from the same moment).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Hashable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -122,6 +123,17 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
+class _Ready:
+    """Already done: the turn of a write that waits in no line."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+READY = _Ready()
+
+
 class Database:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None, bus: Any = None) -> None:
         from gateway.events import Slots, create_bus
@@ -138,7 +150,7 @@ class Database:
         self._writer: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         # PostgreSQL: this process's writers of one key (a money move's source document) queue
         # here, first come first served, without a connection (see ``write``)
-        self._queues: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+        self._lines: dict[Hashable, collections.deque[asyncio.Future[None]]] = {}
         # SQLite: write transactions (serialized by ``_writer``) run without thread hops
         self.write_engine = (
             create_write_engine(settings) if engine is None and settings.sqlite_inline_writes else None
@@ -161,14 +173,18 @@ class Database:
 
         ``queue``: the row every such transaction locks first (a money move's source document).
         On PostgreSQL this process's transactions of one key then wait in line here, in arrival
-        order and without a connection, instead of all in the server on that row's lock, where
-        every release wakes every waiter and the one that wins is random (16 clients applying one
-        memo: a p99 of 1.5 s). Other processes still meet the row lock; correctness never depends
-        on the queue. SQLite needs none: ``_writer`` already queues every writer."""
+        order, instead of all in the server on that row's lock, where every release wakes every
+        waiter and the one that wins is random (16 clients applying one memo: a p99 of 1.5 s). A
+        waiter checks its connection out (and pings it) while it waits but sends no statement, so
+        no transaction is open in the server; the next in line starts as the previous one has
+        committed (waiting before the checkout serialized the checkouts too: ~10% fewer applies
+        per second with 16 clients). Other processes still meet the row lock; correctness never
+        depends on the line. SQLite needs none: ``_writer`` already queues every writer."""
         attempts = self.settings.transaction_retries
         for attempt in range(attempts + 1):
             try:
-                async with self._serialized(), self._queued(queue), self.connect(write=True) as conn:
+                async with self._serialized(), self._in_line(queue) as turn, self.connect(write=True) as conn:
+                    await turn
                     result = await fn(conn)
                 await self.bus.publish("settlement:events", {})
                 return result
@@ -189,21 +205,27 @@ class Database:
             yield
 
     @asynccontextmanager
-    async def _queued(self, key: Hashable | None) -> AsyncIterator[None]:
+    async def _in_line(self, key: Hashable | None) -> AsyncIterator[Awaitable[None]]:
+        """A place in ``key``'s line, taken at once; the awaitable yielded is this place's turn, which
+        comes when every earlier place has left (after its commit). The connection is checked out
+        in between, while waiting."""
         if key is None or self._writer is not None:
-            yield
+            yield READY
             return
-        lock, users = self._queues.get(key, (asyncio.Lock(), 0))
-        self._queues[key] = (lock, users + 1)
+        line = self._lines.setdefault(key, collections.deque())
+        place: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not line:
+            place.set_result(None)
+        line.append(place)
         try:
-            async with lock:  # asyncio.Lock wakes its waiters in arrival order
-                yield
+            yield place
         finally:
-            lock, users = self._queues[key]
-            if users == 1:
-                del self._queues[key]
-            else:
-                self._queues[key] = (lock, users - 1)
+            first = line[0] is place
+            line.remove(place)
+            if first and line and not line[0].done():
+                line[0].set_result(None)
+            if not line:
+                del self._lines[key]
 
     async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self.connect() as conn:

@@ -285,14 +285,17 @@ async def test_a_key_held_by_a_running_transaction_is_in_progress(db: Database, 
     assert codes(caught.value) == [("IDEMPOTENCY_KEY_IN_PROGRESS", ("idempotencyKey",))]
 
 
-async def test_applies_of_one_memo_wait_in_line_in_this_process_without_a_connection(
+async def test_applies_of_one_memo_wait_in_line_in_this_process_not_on_its_row_lock(
     db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL: while one apply of a memo is in its transaction, this process's other applies of
-    that memo wait in arrival order and hold no connection (not all in the server on the memo's row
-    lock, where the winner of each release is random); each then commits, in that order, exactly."""
+    that memo wait in arrival order in the process, with no transaction open in the server (not all
+    on the memo's row lock, where the winner of each release is random); each then commits, in that
+    order, exactly."""
     import asyncio
     import time
+
+    from sqlalchemy import text
 
     from gateway import postings
 
@@ -315,17 +318,32 @@ async def test_applies_of_one_memo_wait_in_line_in_this_process_without_a_connec
     applies = [asyncio.create_task(f.settle(db, settings, memo, [(inv, f"1.0{n}")])) for n in range(6)]
     try:
         deadline = time.monotonic() + 30
-        while not (inside.is_set() and db._queues.get(key, (None, 0))[1] == 6):
+        while not (inside.is_set() and len(db._lines.get(key, ())) == 6):
             assert time.monotonic() < deadline, "the applies never lined up"
             await asyncio.sleep(0.01)
-        assert db.engine.pool.checkedout() == 1  # only the apply in its transaction has one
+        async with db.engine.connect() as probe:
+            in_server = (
+                await probe.execute(
+                    text(
+                        "SELECT count(*) FILTER (WHERE xact_start IS NOT NULL),"
+                        " count(*) FILTER (WHERE wait_event_type = 'Lock')"
+                        " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            ).one()
+        assert tuple(in_server) == (1, 0)  # one transaction (the held apply's), nobody on a row lock
+        applies[3].cancel()  # a client gone while waiting: it leaves the line, the others go on
+        while len(db._lines[key]) != 5:
+            assert time.monotonic() < deadline, "the cancelled apply never left the line"
+            await asyncio.sleep(0.01)
     finally:
         gate.set()
-    outcomes = await asyncio.gather(*applies)
-    ids = [o.application_id for o in outcomes]
+    outcomes = await asyncio.gather(*applies, return_exceptions=True)
+    assert isinstance(outcomes.pop(3), asyncio.CancelledError)
+    ids = [o.application_id for o in outcomes]  # type: ignore[union-attr]
     assert ids == sorted(ids)  # committed in arrival order
-    assert key not in db._queues
+    assert key not in db._lines
     async with db.connect() as conn:
         row = (await conn.execute(select(s.credit_memo_t).where(s.credit_memo_t.c.id == memo))).one()
-    assert row.applied_amount == 615  # 1.00 + 1.01 + … + 1.05
+    assert row.applied_amount == 512  # 1.00 + 1.01 + 1.02 + 1.04 + 1.05: the cancelled 1.03 wrote nothing
     await assert_invariants(db)
