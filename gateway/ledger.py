@@ -178,6 +178,16 @@ async def open_memo_item_count(conn: AsyncConnection, memo_id: int) -> int:
     return int((await conn.execute(stmt)).scalar_one())
 
 
+@functools.cache
+def _items_of() -> Select[Any]:
+    t = s.receivable_item_t
+    return (
+        select(t.c.receivable_id, *TARGET_ITEM_COLUMNS)
+        .where(t.c.receivable_id.in_(bindparam("ids", expanding=True)))
+        .order_by(t.c.receivable_id, t.c.seq)
+    )
+
+
 async def load_targets(
     conn: AsyncConnection,
     rows: dict[int, Row[Any]],
@@ -192,16 +202,9 @@ async def load_targets(
     ids = [pk for pk in rows if pk not in items]
     batch = 20
     for start in range(0, len(ids) if with_items else 0, batch):
-        t = s.receivable_item_t
-        stmt = (
-            select(t)
-            .where(t.c.receivable_id.in_(ids[start : start + batch]))
-            .order_by(t.c.receivable_id, t.c.seq)
-        )
-        for r in (await conn.execute(stmt)).all():
-            items[r.receivable_id].append(
-                TargetItem(r.id, r.seq, r.kind, r.parent_item_id, r.amount, r.balance)
-            )
+        # only what a TargetItem holds (not the sku, description, …): 20,000 rows per batch
+        for owner, *item in (await conn.execute(_items_of(), {"ids": ids[start : start + batch]})).all():
+            items[owner].append(TargetItem(*item))
         if progress is not None:
             await progress(min(1.0, (start + batch) / len(ids)))
     return {
