@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     BigInteger,
     Dialect,
+    Insert,
     Row,
     Table,
     bindparam,
@@ -206,6 +207,8 @@ class Ticker:
         while chunk := list(itertools.islice(it, CHUNK)):
             if as_arrays:
                 await conn.execute(stmt, {k: [r[k] for r in chunk] for k in chunk[0]})
+            elif columns := _as_columns(conn.dialect, stmt, tuple(chunk[0])):
+                await conn.exec_driver_sql(columns, tuple([r[k] for r in chunk] for k in chunk[0]))
             elif plain := _plain(conn.dialect, stmt, tuple(chunk[0])):
                 sql, names = plain
                 await conn.exec_driver_sql(sql, [tuple(map(r.__getitem__, names)) for r in chunk])
@@ -219,6 +222,22 @@ class Ticker:
 @functools.cache
 def _insert(table: Table) -> Any:
     return table.insert()
+
+
+@functools.lru_cache(maxsize=64)
+def _as_columns(dialect: Dialect, stmt: Any, keys: tuple[str, ...]) -> str | None:
+    """On PostgreSQL, an ``INSERT`` of rows with ``keys`` (no ``RETURNING``) as one statement whose
+    parameters are the chunk's columns as arrays: ``INSERT … SELECT * FROM unnest($1::integer[],
+    …)``. One parameter per column instead of one per value: no per-row parameter processing in
+    SQLAlchemy, and asyncpg encodes each column in one go."""
+    if dialect.name != "postgresql" or not isinstance(stmt, Insert) or stmt._returning:  # noqa: SLF001
+        return None
+    table = stmt.table
+    if any(k not in table.c for k in keys):
+        return None
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(f"${n}::{table.c[k].type.compile(dialect=dialect)}[]" for n, k in enumerate(keys, 1))
+    return f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, keys))}) SELECT * FROM unnest({arrays})"
 
 
 @functools.lru_cache(maxsize=64)
