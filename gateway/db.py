@@ -49,9 +49,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.database_connect_timeout_seconds,
         connect_args=connect_args(settings),
     )
-    # Many rows inserted at once (application lines, item parts, a document's items) go as
-    # multi-row INSERT … VALUES statements of up to 1,000 rows, as they already do with RETURNING,
-    # instead of asyncpg's executemany, which the server runs as one statement per row.
+    # Many rows inserted at once through SQLAlchemy (a document's items) go as multi-row
+    # INSERT … VALUES statements of up to 1,000 rows, as they already do with RETURNING, instead of
+    # asyncpg's executemany, which the server runs as one statement per row. (A large move's lines
+    # and item parts go as arrays: ``postings._as_columns``.)
     engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
     return engine
 
