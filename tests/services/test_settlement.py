@@ -293,10 +293,10 @@ async def test_applies_of_one_memo_wait_in_line_in_this_process_not_on_its_row_l
     on the memo's row lock, where the winner of each release is random); each then commits, in that
     order, exactly."""
     import asyncio
-    import time
 
     from sqlalchemy import text
 
+    from benchmarks.processes import wait_until
     from gateway import postings
 
     if db.is_sqlite:
@@ -317,10 +317,7 @@ async def test_applies_of_one_memo_wait_in_line_in_this_process_not_on_its_row_l
     key = ("CREDIT_MEMO", encode("CreditMemo", memo))
     applies = [asyncio.create_task(f.settle(db, settings, memo, [(inv, f"1.0{n}")])) for n in range(6)]
     try:
-        deadline = time.monotonic() + 30
-        while not (inside.is_set() and len(db._lines.get(key, ())) == 6):
-            assert time.monotonic() < deadline, "the applies never lined up"
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: inside.is_set() and len(db._lines.get(key, ())) == 6, "six applies in line")
         async with db.engine.connect() as probe:
             in_server = (
                 await probe.execute(
@@ -333,9 +330,7 @@ async def test_applies_of_one_memo_wait_in_line_in_this_process_not_on_its_row_l
             ).one()
         assert tuple(in_server) == (1, 0)  # one transaction (the held apply's), nobody on a row lock
         applies[3].cancel()  # a client gone while waiting: it leaves the line, the others go on
-        while len(db._lines[key]) != 5:
-            assert time.monotonic() < deadline, "the cancelled apply never left the line"
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(db._lines[key]) == 5, "the cancelled apply leaving the line")
     finally:
         gate.set()
     outcomes = await asyncio.gather(*applies, return_exceptions=True)
