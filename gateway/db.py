@@ -149,8 +149,8 @@ class Database:
         # SQLite has one writer: this process's writers queue here, first come first served, instead
         # of polling the file lock in the busy handler (other processes still meet that lock).
         self._writer: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
-        # PostgreSQL: this process's writers of one key (a money move's source document) queue
-        # here, first come first served, without a connection (see ``write``)
+        # PostgreSQL: this process's writers of one key (a money move's source document) wait in
+        # line here, first come first served (see ``write``)
         self._lines: dict[Hashable, collections.deque[asyncio.Future[None]]] = {}
         # SQLite: write transactions (serialized by ``_writer``) run without thread hops
         self.write_engine = (

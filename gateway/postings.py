@@ -235,6 +235,10 @@ def _as_columns(dialect: Dialect, stmt: Any, keys: tuple[str, ...]) -> str | Non
     table = stmt.table
     if any(k not in table.c for k in keys):
         return None
+    converts = any(table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys)
+    defaulted = any(c.default is not None and c.key not in keys for c in table.c)  # computed in Python
+    if converts or defaulted:
+        return None
     quote = dialect.identifier_preparer.quote
     arrays = ", ".join(f"${n}::{table.c[k].type.compile(dialect=dialect)}[]" for n, k in enumerate(keys, 1))
     return f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, keys))}) SELECT * FROM unnest({arrays})"

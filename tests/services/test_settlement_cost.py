@@ -143,4 +143,9 @@ def test_rows_go_to_the_driver_as_they_are_only_when_nothing_converts_them() -> 
         " SELECT * FROM unnest($1::INTEGER[], $2::INTEGER[], $3::VARCHAR(3)[], $4::BIGINT[])"
     )
     assert _as_columns(pg, s.part_t.insert().returning(s.part_t.c.id), ("target_id",)) is None
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    stamped = Table("stamped", MetaData(), Column("id", Integer), Column("n", Integer, default=lambda: 7))
+    assert _as_columns(pg, _insert(stamped), ("id",)) is None  # a default computed in Python
+    assert _as_columns(pg, _insert(stamped), ("id", "n")) is not None
     assert _as_columns(lite, _insert(s.item_part_t), ("part_id",)) is None
