@@ -87,6 +87,7 @@ class _OneTransaction(Database):
         self.settings, self.engine, self.is_sqlite = db.settings, db.engine, db.is_sqlite
         self.bus, self.availability = LocalBus(), db.availability  # nobody listens before the commit
         self.write_engine, self._writer = db.write_engine, None  # the outer transaction is the writer
+        self._lines = {}  # the seed's moves run one after another: their lines are always empty
         self._conn = conn
 
     @asynccontextmanager
