@@ -289,9 +289,9 @@ async def test_applies_of_one_memo_wait_in_line_in_this_process_not_on_its_row_l
     db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL: while one apply of a memo is in its transaction, this process's other applies of
-    that memo wait in arrival order in the process, with no transaction open in the server (not all
-    on the memo's row lock, where the winner of each release is random); each then commits, in that
-    order, exactly."""
+    that memo wait in arrival order in the process, holding no connection and with no transaction
+    in the server (not all on the memo's row lock, where the winner of each release is random);
+    each then commits, in that order, exactly."""
     import asyncio
 
     from sqlalchemy import text
@@ -329,6 +329,7 @@ async def test_applies_of_one_memo_wait_in_line_in_this_process_not_on_its_row_l
                 )
             ).one()
         assert tuple(in_server) == (1, 0)  # one transaction (the held apply's), nobody on a row lock
+        assert db.engine.pool.checkedout() == 1  # the waiters hold no connection
         applies[3].cancel()  # a client gone while waiting: it leaves the line, the others go on
         await wait_until(lambda: len(db._lines[key]) == 5, "the cancelled apply leaving the line")
     finally:
