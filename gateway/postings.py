@@ -385,7 +385,8 @@ async def _move_parts(
                 "amount": sign * m.amount,
             }
             for m in moves
-            if (parts[m.target_id], m.source_item_id, m.target_item_id) not in existing
+            # (a source's first settlement on these targets has no item parts: nothing to look up)
+            if not existing or (parts[m.target_id], m.source_item_id, m.target_item_id) not in existing
         ),
     )
 
