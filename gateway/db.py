@@ -15,6 +15,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Hashable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from sqlalchemy import event
@@ -57,6 +58,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+# Set while a write transaction checks its connection out: it is not pinged (see ``Database.write``).
+_UNPINGED: ContextVar[bool] = ContextVar("unpinged_checkout", default=False)
+
+
 def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """A pooled connection is checked by one round trip (``SELECT 1``, simple query protocol) before
     use: one the server has dropped (a restart, a failover, an idle timeout) is replaced, and
@@ -64,7 +69,12 @@ def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
 
     This is ``pool_pre_ping``'s recovery, for a third of its cost: SQLAlchemy's asyncpg ping wraps
     its query in BEGIN … ROLLBACK (for PgBouncer's transaction mode, which this gateway's cached
-    prepared statements do not support anyway), three round trips on every checkout."""
+    prepared statements do not support anyway), three round trips on every checkout.
+
+    A write transaction's first attempt skips it: a connection its first statement finds dropped
+    is replaced and the transaction run again (``Database.write``)."""
+    if _UNPINGED.get():
+        return
     try:
         dbapi_connection.run_async(lambda conn: conn.execute("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure: a fresh connection, or the connect error
@@ -172,14 +182,23 @@ class Database:
         ) or self.engine
 
     @asynccontextmanager
-    async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
-        """One transaction; committed when the block ends without an exception."""
+    async def connect(self, *, write: bool = False, ping: bool = True) -> AsyncIterator[AsyncConnection]:
+        """One transaction; committed when the block ends without an exception. ``ping=False``: the
+        connection is not checked on checkout (PostgreSQL; the caller runs again on a lost one)."""
         engine = self.write_engine if write else self.engine
-        async with engine.connect() as conn:
+        connection = engine.connect()
+        unpinged = _UNPINGED.set(not ping)
+        try:
+            conn = await connection.start()
+        finally:
+            _UNPINGED.reset(unpinged)
+        try:
             if write and self.is_sqlite:
                 conn = await conn.execution_options(sqlite_immediate=True)
             async with conn.begin():
                 yield conn
+        finally:
+            await asyncio.shield(connection.close())
 
     async def write(
         self, fn: Callable[[AsyncConnection], Awaitable[T]], *, queue: Hashable | None = None
@@ -195,18 +214,27 @@ class Database:
         and no waiter can hold a connection that an earlier place needs (checking out while
         waiting, tried first, deadlocked until the pool's timeout with 50 applies of one memo).
         Other processes still meet the row lock; correctness never depends on the line. SQLite
-        needs none: ``_writer`` already queues every writer."""
+        needs none: ``_writer`` already queues every writer.
+
+        The first attempt's connection is not pinged on checkout (one round trip less on every
+        write). If the server dropped it, the first statement fails before anything is committed
+        (the server rolls the transaction back with the connection), and the transaction runs
+        again on a pinged connection. A connection lost at ``COMMIT`` is not retried: whether the
+        commit happened is unknown there."""
         attempts = self.settings.transaction_retries
         for attempt in range(attempts + 1):
+            committing = False
             try:
                 async with self._serialized(), self._in_line(queue) as turn:
                     await turn
-                    async with self.connect(write=True) as conn:
+                    async with self.connect(write=True, ping=attempt > 0) as conn:
                         result = await fn(conn)
+                        committing = True
                 await self.bus.publish("settlement:events", {})
                 return result
             except DBAPIError as exc:
-                if attempt == attempts or not is_retryable(exc):
+                lost = exc.connection_invalidated and not committing
+                if attempt == attempts or not (lost or is_retryable(exc)):
                     raise
                 delay = min(0.5, 0.005 * 2**attempt) * (0.5 + random.random())
                 log.debug("retrying transaction after %s (attempt %d)", exc.orig, attempt + 1)

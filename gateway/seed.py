@@ -91,7 +91,7 @@ class _OneTransaction(Database):
         self._conn = conn
 
     @asynccontextmanager
-    async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def connect(self, *, write: bool = False, ping: bool = True) -> AsyncIterator[AsyncConnection]:
         async with self._conn.begin_nested():
             yield self._conn
 

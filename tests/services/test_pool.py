@@ -1,5 +1,6 @@
-"""PostgreSQL's pool: a checked-out connection is checked by one round trip, and one the server has
-dropped is replaced before a request uses it."""
+"""PostgreSQL's pool: a read's connection is checked by one round trip on checkout, and one the
+server has dropped is replaced before a request uses it; a write's is not checked, and a write that
+finds its connection dropped runs again, once, on another."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.config import Settings
@@ -31,7 +33,7 @@ async def _backend(conn: AsyncConnection) -> int:
     return int(await conn.scalar(text("SELECT pg_backend_pid()")))
 
 
-async def test_a_checkout_is_checked_by_one_round_trip_outside_any_transaction(pg: Database) -> None:
+async def test_a_reads_checkout_is_checked_by_one_round_trip_and_a_writes_is_not(pg: Database) -> None:
     first = await pg.read(_backend)
     sent: list[str] = []
 
@@ -44,22 +46,67 @@ async def test_a_checkout_is_checked_by_one_round_trip_outside_any_transaction(p
         raw.add_query_logger(log)
     sent.clear()  # that checkout's own ping
     assert await pg.read(_backend) == first  # the pool's one connection
-    raw.remove_query_logger(log)
     # (the logger sees the simple-protocol queries, not the prepared statement between them);
     # SQLAlchemy's own pre-ping sends BEGIN; ; ROLLBACK; before the transaction
     assert sent == ["SELECT 1", "BEGIN;", "COMMIT;"]
+    sent.clear()
+    assert await pg.write(_backend) == first
+    raw.remove_query_logger(log)
+    assert sent == ["BEGIN;", "COMMIT;"], sent
 
 
 async def test_a_connection_the_server_dropped_is_replaced_before_a_request_uses_it(pg: Database) -> None:
     dropped = await pg.read(_backend)
-    admin = await asyncpg.connect(pg.settings.database_url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", dropped)
-        deadline = time.monotonic() + 30
-        while await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", dropped):
-            assert time.monotonic() < deadline, "the server kept the terminated backend"
-    finally:
-        await admin.close()
+    await _terminate(pg, dropped)
     # the pooled connection is dead; the request gets a fresh one, not an error
     assert await pg.read(_backend) != dropped
     assert await pg.read(lambda conn: conn.scalar(text("SELECT 41 + 1"))) == 42
+
+
+async def test_a_write_whose_connection_the_server_dropped_runs_again_and_writes_once(pg: Database) -> None:
+    await pg.write(lambda conn: conn.execute(text("CREATE TABLE IF NOT EXISTS pool_probe (n integer)")))
+    await pg.write(lambda conn: conn.execute(text("DELETE FROM pool_probe")))
+    dropped = await pg.read(_backend)  # the pool's one connection, idle now
+    await _terminate(pg, dropped)
+    attempts: list[int] = []
+
+    async def insert(conn: AsyncConnection) -> None:
+        attempts.append(len(attempts) + 1)
+        await conn.execute(text("INSERT INTO pool_probe VALUES (1)"))  # fails on the dropped one
+
+    try:
+        await pg.write(insert)
+        assert attempts == [1, 2]  # not pinged first: the first attempt met the dropped connection
+        assert await pg.read(lambda conn: conn.scalar(text("SELECT count(*) FROM pool_probe"))) == 1
+    finally:
+        await pg.write(lambda conn: conn.execute(text("DROP TABLE pool_probe")))
+
+
+async def test_a_write_that_loses_its_connection_at_commit_is_not_run_again(pg: Database) -> None:
+    """Whether a commit the connection died under happened cannot be known: no second attempt."""
+    await pg.write(lambda conn: conn.execute(text("CREATE TABLE IF NOT EXISTS pool_probe (n integer)")))
+    attempts: list[int] = []
+
+    async def insert_then_lose_the_connection(conn: AsyncConnection) -> None:
+        attempts.append(len(attempts) + 1)
+        await conn.execute(text("INSERT INTO pool_probe VALUES (1)"))
+        await _terminate(pg, await _backend(conn))  # COMMIT goes to a dropped connection
+
+    try:
+        with pytest.raises(DBAPIError) as lost:
+            await pg.write(insert_then_lose_the_connection)
+        assert lost.value.connection_invalidated
+        assert attempts == [1]
+    finally:
+        await pg.write(lambda conn: conn.execute(text("DROP TABLE pool_probe")))
+
+
+async def _terminate(pg: Database, pid: int) -> None:
+    admin = await asyncpg.connect(pg.settings.database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        deadline = time.monotonic() + 30
+        while await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
+            assert time.monotonic() < deadline, "the server kept the terminated backend"
+    finally:
+        await admin.close()
