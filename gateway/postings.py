@@ -10,6 +10,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -82,41 +83,49 @@ async def save_settlement(
         )
     await _move_parts(out, source, moves, by_target, sign, now, ticker)
 
-    application = await s.insert_returning_row(
-        conn,
-        s.application_t,
-        kind=kind,
-        account_id=source.account_id,
-        effective_date=settlement.effective_date,
-        amount=total,
-        currency=source.currency,
-        rule=settlement.rule,
-        credit_memo_id=source.id if memo else None,
-        payment_id=None if memo else source.id,
-        debit_memo_id=debit_memo_id,
-        created_by=created_by,
-        created_at=now,
-    )
+    application = {
+        "kind": kind,
+        "account_id": source.account_id,
+        "effective_date": settlement.effective_date,
+        "amount": total,
+        "currency": source.currency,
+        "rule": settlement.rule,
+        "credit_memo_id": source.id if memo else None,
+        "payment_id": None if memo else source.id,
+        "debit_memo_id": debit_memo_id,
+        "created_by": created_by,
+        "created_at": now,
+    }
+    if out.together:  # inserted by the same statement as the rest, its lines and event take its id
+        await out.execute(s.insert_returning_id(s.application_t), application, name=_APPLICATION)
+        application_id = None
+    else:
+        written: Any = await s.insert_returning_row(conn, s.application_t, **application)
+        application_id = written.id
     await write_lines(
         out,
-        application.id,
+        application_id,
         source.currency,
         ((m.source_item_id, m.target_id, m.target_item_id, m.amount) for m in moves),
         ticker,
     )
-    await add_event(out, EVENTS[kind], source, application.id, created_by)
+    await add_event(out, EVENTS[kind], source, application_id, created_by)
     # the source's own update is the last write, and returns its row: with it go the waiting ones
     applied_on = settlement.effective_date if kind == "APPLY" else None
-    moved = await _move_source(out, source, total * sign, applied_on)
-    return Saved(application, moved, (s.credit_memo_t if memo else s.payment_t).name)
+    moved: Any = await _move_source(out, source, total * sign, applied_on)
+    if application_id is None:  # the application as inserted: the values sent, and its id
+        row = dict(moved._mapping)
+        written = SimpleNamespace(id=row.pop(_APPLICATION_ID), **application)
+        moved = SimpleNamespace(**row)
+    return Saved(written, moved, (s.credit_memo_t if memo else s.payment_t).name)
 
 
 class Saved(NamedTuple):
-    application: Row[Any]  # the application as inserted
-    source: Row[Any]  # the credit memo or payment after the move
+    application: Any  # the application as inserted (a row, or its values and id)
+    source: Any  # the credit memo or payment after the move (its row)
     source_table: str
 
-    def written(self) -> tuple[tuple[str, Row[Any]], ...]:
+    def written(self) -> tuple[tuple[str, Any], ...]:
         """(table name, row) of each row the move wrote and returned."""
         return ((s.application_t.name, self.application), (self.source_table, self.source))
 
@@ -133,28 +142,42 @@ EVENTS = {
 async def add_event(
     out: Writes, kind: str, source: Source, application_id: int | None, created_by: str | None
 ) -> None:
+    """``application_id`` None (``Writes.together``): the application of the same statement."""
     memo = source.kind == CREDIT_MEMO
     values = {
         "kind": kind,
         "account_id": source.account_id,
         "credit_memo_id": source.id if memo else None,
         "payment_id": None if memo else source.id,
-        "application_id": application_id,
         "created_by": created_by,
         "occurred_at": datetime.now(UTC),
     }
-    await out.execute(_insert(s.event_t), values)
+    if application_id is None and out.together:
+        await out.execute(_event_of_this_application(), values)
+        return
+    await out.execute(_insert(s.event_t), {**values, "application_id": application_id})
+
+
+# The application inserted by the same statement (``Writes.together``): a ``WITH`` part of its own.
+_APPLICATION = "application_written"
+_APPLICATION_ID = "application_written_id"
+_THIS_APPLICATION = f"(SELECT id FROM {_APPLICATION})"
+
+
+@functools.cache
+def _event_of_this_application() -> Any:
+    return s.event_t.insert().values(application_id=literal_column(_THIS_APPLICATION))
 
 
 async def _move_source(out: Writes, source: Source, delta: int, applied_on: date | None) -> Row[Any]:
     """applied += delta, unapplied -= delta; an APPLY also keeps ``latest_applied_on``. Returns the
-    source's row as updated."""
-    stmt = _source_update(source.kind, applied_on is not None)
+    source's row as updated (with ``Writes.together``, and the id of the application)."""
+    stmt = _source_update(source.kind, applied_on is not None, out.together)
     return (await out.last(stmt, {"b_id": source.id, "b_delta": delta, "b_day": applied_on})).one()
 
 
 @functools.cache
-def _source_update(kind: str, applied: bool) -> Any:
+def _source_update(kind: str, applied: bool, application: bool = False) -> Any:
     t = s.credit_memo_t if kind == CREDIT_MEMO else s.payment_t
     delta: Any = bindparam("b_delta")
     values: dict[str, Any] = {
@@ -164,19 +187,20 @@ def _source_update(kind: str, applied: bool) -> Any:
     if applied:
         latest, day = t.c.latest_applied_on, bindparam("b_day", type_=t.c.latest_applied_on.type)
         values["latest_applied_on"] = case((or_(latest.is_(None), latest < day), day), else_=latest)
-    return update(t).where(t.c.id == bindparam("b_id")).values(**values).returning(*t.c)
+    extra: list[Any] = [literal_column(_THIS_APPLICATION).label(_APPLICATION_ID)] if application else []
+    return update(t).where(t.c.id == bindparam("b_id")).values(**values).returning(*t.c, *extra)
 
 
 async def write_lines(
     out: Writes,
-    application_id: int,
+    application_id: int | None,
     currency: str,
     lines: Iterable[tuple[int | None, int | None, int | None, int]],
     ticker: Ticker | None = None,
 ) -> None:
+    """``application_id`` None (``Writes.together``): the application of the same statement."""
     rows = (
         {
-            "application_id": application_id,
             "seq": n,
             "credit_memo_item_id": src,
             "target_id": tgt,
@@ -186,6 +210,11 @@ async def write_lines(
         }
         for n, (src, tgt, item, amount) in enumerate(lines)
     )
+    if application_id is None and out.together:
+        lead = ("application_id", _THIS_APPLICATION)
+        await (ticker or Ticker()).many(out, _insert(s.application_line_t), rows, lead=lead)
+        return
+    rows = ({"application_id": application_id, **row} for row in rows)
     await (ticker or Ticker()).many(out, _insert(s.application_line_t), rows)
 
 
@@ -194,49 +223,55 @@ CHUNK = 2_000
 
 class Writes:
     """Where a move sends its writes. Each runs at once, except on PostgreSQL with ``together``
-    (a move of at most one chunk): then the writes that need nothing back wait here, and go out
-    with the move's last write (``last``, the source's update) as one statement, each a
-    data-modifying ``WITH`` of it. A single-item apply's nine writes are one round trip and one
-    statement's overhead instead of nine.
+    (a move of at most one chunk): then the writes wait here, and go out with the move's last
+    write (``last``, the source's update) as one statement, each a data-modifying ``WITH`` of it.
+    A single-item apply's ten writes are one round trip and one statement's overhead instead of
+    ten.
 
     PostgreSQL runs every part of that statement to completion on one snapshot and checks foreign
-    keys at its end, so the parts may come in any order; what they need must already be written
-    (the application before its lines, new parts before their item parts: those run at once), and
-    none reads another's rows. No two parts touch one row (a move changes a row once). A write that
-    cannot be sent this way (its SQL needs SQLAlchemy's processing) runs at once: the waiting writes
-    do not depend on it, nor it on them."""
+    keys at its end, so the parts may come in any order. None reads another's rows, except what a
+    named part returns (``execute(…, name=…)``: the application, whose id its lines and event
+    take). What a part needs from a write that is not a part (new parts, before their item parts)
+    was written at once before. No two parts touch one row (a move changes a row once). A write
+    that cannot be sent this way (its SQL needs SQLAlchemy's processing) runs at once: the waiting
+    writes do not depend on it, nor it on them."""
 
     def __init__(self, conn: AsyncConnection, *, together: bool = False) -> None:
         self.conn = conn
         self.dialect = conn.dialect
         self.together = together and conn.dialect.name == "postgresql"
-        self.waiting: list[tuple[str, tuple[Any, ...]]] = []
+        self.waiting: list[tuple[str, str, tuple[Any, ...]]] = []  # (name, SQL, values)
 
-    async def execute(self, stmt: Any, params: dict[str, Any]) -> None:
+    async def execute(self, stmt: Any, params: dict[str, Any], *, name: str | None = None) -> None:
+        """``name``: the part's name in the ``WITH``, for the later parts that read what it returns
+        (a write that must wait, since they need it)."""
         driver = _driver_sql(self.dialect, stmt, tuple(params)) if self.together else None
         if driver is None or "'" in driver.sql:  # (a literal could hold a ``$``)
+            if name is not None:
+                raise ValueError(f"{name}: a named write goes out with the others")
             await self.conn.execute(stmt, params)
             return
-        self.waiting.append((driver.sql, driver.values(params)))
+        self.waiting.append((name or f"w{len(self.waiting)}", driver.sql, driver.values(params)))
 
     async def exec_driver_sql(self, sql: str, params: tuple[Any, ...]) -> None:
         if self.together and "'" not in sql:
-            self.waiting.append((sql, params))
+            self.waiting.append((f"w{len(self.waiting)}", sql, params))
         else:
             await self.conn.exec_driver_sql(sql, params)
 
     async def last(self, stmt: Any, params: dict[str, Any]) -> Any:
         """``stmt`` (its result), with every waiting write."""
-        driver = _driver_sql(self.dialect, stmt, tuple(params)) if self.waiting else None
-        if driver is None or "'" in driver.sql:
-            for waiting_sql, waiting_values in self.waiting:  # (nothing waits unless ``together``)
-                await self.conn.exec_driver_sql(waiting_sql, waiting_values)
-            self.waiting.clear()
+        if not self.waiting:
             return await self.conn.execute(stmt, params)
-        values = [v for _, waiting in self.waiting for v in waiting]
+        driver = _driver_sql(self.dialect, stmt, tuple(params))
+        if driver is None or "'" in driver.sql:
+            raise ValueError("the last write goes out with the waiting ones")
+        values = [v for _, _, waiting in self.waiting for v in waiting]
         values.extend(driver.values(params))
         combined = _with(
-            tuple(sql for sql, _ in self.waiting), tuple(len(v) for _, v in self.waiting), driver.sql
+            tuple((name, sql) for name, sql, _ in self.waiting),
+            tuple(len(v) for _, _, v in self.waiting),
+            driver.sql,
         )
         self.waiting.clear()
         return await self.conn.exec_driver_sql(combined, tuple(values))
@@ -246,15 +281,15 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
 @functools.lru_cache(maxsize=256)
-def _with(parts: tuple[str, ...], counts: tuple[int, ...], last: str) -> str:
-    """``WITH w0 AS (part), … last``, each part's ``$n`` moved past the parameters before it."""
+def _with(parts: tuple[tuple[str, str], ...], counts: tuple[int, ...], last: str) -> str:
+    """``WITH name AS (part), … last``, each part's ``$n`` moved past the parameters before it."""
 
     def shifted(sql: str, by: int) -> str:
         return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + by}", sql)
 
     ctes, offset = [], 0
-    for n, (sql, count) in enumerate(zip(parts, counts, strict=True)):
-        ctes.append(f"w{n} AS ({shifted(sql, offset)})")
+    for (name, sql), count in zip(parts, counts, strict=True):
+        ctes.append(f"{name} AS ({shifted(sql, offset)})")
         offset += count
     return f"WITH {', '.join(ctes)} {shifted(last, offset)}"
 
@@ -297,7 +332,13 @@ class Ticker:
         self.total, self.done, self.report = max(total, 1), 0, report
 
     async def many(
-        self, out: Writes, stmt: Any, rows: Iterable[dict[str, Any]], *, as_arrays: bool = False
+        self,
+        out: Writes,
+        stmt: Any,
+        rows: Iterable[dict[str, Any]],
+        *,
+        as_arrays: bool = False,
+        lead: tuple[str, str] | None = None,
     ) -> None:
         """``stmt`` for every row, a chunk at a time: an executemany, or with ``as_arrays`` one
         execution whose parameters are the chunk's columns as arrays. ``rows`` is consumed a chunk
@@ -306,8 +347,10 @@ class Ticker:
         while chunk := list(itertools.islice(it, CHUNK)):
             if as_arrays:
                 await out.execute(stmt, {k: [r[k] for r in chunk] for k in chunk[0]})
-            elif columns := _as_columns(out.dialect, stmt, tuple(chunk[0])):
+            elif columns := _as_columns(out.dialect, stmt, tuple(chunk[0]), lead):
                 await out.exec_driver_sql(columns, tuple([r[k] for r in chunk] for k in chunk[0]))
+            elif lead is not None:
+                raise ValueError(f"{stmt.table.name}: a leading column needs the array form")
             elif plain := _plain(out.dialect, stmt, tuple(chunk[0])):
                 names = plain.names
                 await out.conn.exec_driver_sql(plain.sql, [tuple(map(r.__getitem__, names)) for r in chunk])
@@ -324,23 +367,30 @@ def _insert(table: Table) -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def _as_columns(dialect: Dialect, stmt: Any, keys: tuple[str, ...]) -> str | None:
+def _as_columns(
+    dialect: Dialect, stmt: Any, keys: tuple[str, ...], lead: tuple[str, str] | None = None
+) -> str | None:
     """On PostgreSQL, an ``INSERT`` of rows with ``keys`` (no ``RETURNING``) as one statement whose
     parameters are the chunk's columns as arrays: ``INSERT … SELECT * FROM unnest($1::integer[],
     …)``. One parameter per column instead of one per value: no per-row parameter processing in
-    SQLAlchemy, and asyncpg encodes each column in one go."""
+    SQLAlchemy, and asyncpg encodes each column in one go. ``lead``: a first column and the SQL of
+    its value, the same in every row."""
     if dialect.name != "postgresql" or not isinstance(stmt, Insert) or stmt._returning:  # noqa: SLF001
         return None
     table = stmt.table
-    if any(k not in table.c for k in keys):
+    if any(k not in table.c for k in keys) or (lead is not None and lead[0] in keys):
         return None
     converts = any(table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys)
-    defaulted = any(c.default is not None and c.key not in keys for c in table.c)  # computed in Python
+    given = {*keys, *(lead[:1] if lead else ())}
+    defaulted = any(c.default is not None and c.key not in given for c in table.c)  # computed in Python
     if converts or defaulted:
         return None
     quote = dialect.identifier_preparer.quote
     arrays = ", ".join(f"${n}::{table.c[k].type.compile(dialect=dialect)}[]" for n, k in enumerate(keys, 1))
-    return f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, keys))}) SELECT * FROM unnest({arrays})"
+    columns, first = ", ".join(map(quote, keys)), ""
+    if lead is not None:
+        columns, first = f"{quote(lead[0])}, {columns}", f"{lead[1]}, "
+    return f"INSERT INTO {quote(table.name)} ({columns}) SELECT {first}* FROM unnest({arrays})"
 
 
 def _plain(dialect: Dialect, stmt: Any, keys: tuple[str, ...]) -> _DriverSQL | None:

@@ -187,7 +187,7 @@ async def insert_receivable(
 
 
 async def insert_row(conn: AsyncConnection, table: Table, **values: Any) -> int:
-    return (await conn.execute(_insert_returning_id(table), values)).scalar_one()
+    return (await conn.execute(insert_returning_id(table), values)).scalar_one()
 
 
 async def insert_returning_row(conn: AsyncConnection, table: Table, **values: Any) -> Row[Any]:
@@ -201,7 +201,7 @@ def _insert_returning_row(table: Table) -> Any:
 
 
 @functools.cache
-def _insert_returning_id(table: Table) -> Any:
+def insert_returning_id(table: Table) -> Any:
     """Built once per table (the values are bound per call)."""
     return table.insert().returning(table.c.id)
 
