@@ -199,8 +199,11 @@ async def write_lines(
     ticker: Ticker | None = None,
 ) -> None:
     """``application_id`` None (``Writes.together``): the application of the same statement."""
+    of_this_statement = application_id is None and out.together
+    given = {} if of_this_statement else {"application_id": application_id}
     rows = (
         {
+            **given,
             "seq": n,
             "credit_memo_item_id": src,
             "target_id": tgt,
@@ -210,12 +213,8 @@ async def write_lines(
         }
         for n, (src, tgt, item, amount) in enumerate(lines)
     )
-    if application_id is None and out.together:
-        lead = ("application_id", _THIS_APPLICATION)
-        await (ticker or Ticker()).many(out, _insert(s.application_line_t), rows, lead=lead)
-        return
-    rows = ({"application_id": application_id, **row} for row in rows)
-    await (ticker or Ticker()).many(out, _insert(s.application_line_t), rows)
+    lead = ("application_id", _THIS_APPLICATION) if of_this_statement else None
+    await (ticker or Ticker()).many(out, _insert(s.application_line_t), rows, lead=lead)
 
 
 CHUNK = 2_000
