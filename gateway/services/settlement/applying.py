@@ -87,7 +87,9 @@ async def run(
     # items of small targets come with them (at most TOTAL_ITEMS rows in all, what a sync apply
     # within its limits reads anyway); larger targets' items are read once their limits passed.
     wanted = [(t.kind, t.ref, t.field) for t in data.targets]
-    small = 0 if async_ else settings.limits.total_items // max(1, len(wanted))
+    small = (
+        0 if async_ else min(ledger.ITEMS_WITH_THE_LOCK, settings.limits.total_items // max(1, len(wanted)))
+    )
     ids, problems, rows, preloaded = await ledger.resolve_targets(conn, wanted, lock=write, items_up_to=small)
     request = apply_request(data, ids)
     try:
