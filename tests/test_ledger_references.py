@@ -269,3 +269,29 @@ async def test_postgresql_a_new_reference_waits_for_a_delete_and_is_then_refused
     finally:
         for conn in (writer, deleter, admin):
             await conn.close()
+
+
+async def test_postgresql_checks_a_small_insert_by_index_after_a_large_one(pg: Database) -> None:
+    """plpgsql plans a trigger's check once per session, for the first statement's size. After a
+    1,000-row insert, a one-row insert must still look its references up by index, not scan the
+    parents (which a join planned for 1,000 rows does; on a ledger of millions, per insert)."""
+    acct = await f.account(pg)
+    invoices = [await f.invoice(pg, acct, *(f.item("1.00") for _ in range(1000))) for _ in range(2)]
+    memo = await f.credit_memo(pg, acct, f.item("4.00"))
+    await f.settle(pg, pg.settings, memo, [(invoices[0], "0.01")])
+    conn = await asyncpg.connect(_dsn(pg))
+    try:
+        part, memo_item = await conn.fetchrow("SELECT part_id, credit_memo_item_id FROM item_part")
+        items = [r[0] for r in await conn.fetch("SELECT id FROM receivable_item ORDER BY id LIMIT 1000")]
+        insert = (
+            "INSERT INTO item_part (part_id, credit_memo_item_id, target_item_id, currency, amount)"
+            " SELECT $1, $2, item, 'USD', 1 FROM unnest($3::integer[]) AS item"
+        )
+        scans = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'receivable_item'"
+        async with conn.transaction():
+            await conn.execute(insert, part, memo_item, items)  # the session's first check: 1,000 rows
+            before = await conn.fetchval(scans)
+            await conn.execute(insert, part, memo_item, items[:1])
+            assert await conn.fetchval(scans) == before
+    finally:
+        await conn.close()
