@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, case, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, case, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import scope
@@ -32,12 +32,44 @@ from gateway.settlement.model import (
 Preloaded = dict[int, list[TargetItem]]
 
 
+def _versions(table: Table) -> tuple[ColumnElement[Any], ...]:
+    """PostgreSQL: the version (``xmin``) of each row a locking statement locked, and the version
+    its snapshot read.
+
+    They differ when the statement met a row another transaction had changed since the statement
+    began (it waited for that one's lock, or that one committed just before): READ COMMITTED then
+    locks and returns the row as last committed, but the rows joined to it (its items) are still
+    read from the statement's start, before the other transaction moved money on them. Every move
+    updates its documents' rows, so a changed row's items are suspect, and ``_locked_rows`` reads
+    them again."""
+    as_read = table.alias(f"{table.name}_as_read")
+    read: Select[Any] = (
+        select(literal_column(f"{as_read.name}.xmin")).select_from(as_read).where(as_read.c.id == table.c.id)
+    )
+    return (
+        literal_column(f"{table.name}.xmin").label("locked_version"),
+        read.scalar_subquery().label("read_version"),
+    )
+
+
+async def _locked_rows(
+    conn: AsyncConnection, stmt: Select[Any], params: dict[str, Any], versions: bool
+) -> list[Row[Any]]:
+    """The rows of a locking statement, every joined row as of the locks (see ``_versions``)."""
+    rows = list((await conn.execute(stmt, params)).all())
+    if versions and any(row.locked_version != row.read_version for row in rows):
+        # Once more: the locks are held now, so nothing changes them before this statement, whose
+        # snapshot is taken after the other transaction committed.
+        rows = list((await conn.execute(stmt, params)).all())
+    return rows
+
+
 # The statements of every apply are built once (building them costs more than running them).
 @functools.cache
-def _memo_with_items(by_number: bool, lock: bool) -> Select[Any]:
+def _memo_with_items(by_number: bool, lock: bool, versions: bool) -> Select[Any]:
     m, i = s.credit_memo_t, s.credit_memo_item_t
     stmt = (
-        select(m, *(c.label(f"item_{c.name}") for c in i.c))
+        select(m, *(_versions(m) if versions else ()), *(c.label(f"item_{c.name}") for c in i.c))
         .select_from(m.outerjoin(i, i.c.credit_memo_id == m.c.id))
         .where((m.c.number if by_number else m.c.id) == bindparam("ref"))
         .order_by(i.c.seq)
@@ -58,7 +90,7 @@ ITEMS_WITH_THE_LOCK = 100
 
 
 @functools.cache
-def _targets_with_items(by_id: bool, by_number: bool, lock: bool) -> Select[Any]:
+def _targets_with_items(by_id: bool, by_number: bool, lock: bool, versions: bool) -> Select[Any]:
     t, i = s.receivable_t, s.receivable_item_t
     named = []
     if by_id:
@@ -67,7 +99,9 @@ def _targets_with_items(by_id: bool, by_number: bool, lock: bool) -> Select[Any]
         named.append(t.c.number.in_(bindparam("numbers", expanding=True)))
     small = t.c.item_count <= bindparam("small")
     stmt = (
-        select(t, *(c.label(f"item_{c.name}") for c in TARGET_ITEM_COLUMNS))
+        select(
+            t, *(_versions(t) if versions else ()), *(c.label(f"item_{c.name}") for c in TARGET_ITEM_COLUMNS)
+        )
         .select_from(t.outerjoin(i, (i.c.receivable_id == t.c.id) & small))
         .where(or_(*named))
         .order_by(t.c.id, i.c.seq)
@@ -87,7 +121,10 @@ async def find_source(
     if ref.pk == -1:
         raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
     value = ref.pk if ref.pk is not None else ref.number
-    rows = (await conn.execute(_memo_with_items(ref.pk is None, lock), {"ref": value})).all()
+    versions = lock and conn.dialect.name == "postgresql"
+    rows = await _locked_rows(
+        conn, _memo_with_items(ref.pk is None, lock, versions), {"ref": value}, versions
+    )
     if not rows or not scope.visible(rows[0].account_id):
         raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
     items = tuple(
@@ -143,11 +180,12 @@ async def resolve_targets(
     rows: dict[int, Row[Any]] = {}
     preloaded: Preloaded = {}
     if pks or numbers:
-        stmt = _targets_with_items(bool(pks), bool(numbers), lock)
+        versions = lock and conn.dialect.name == "postgresql"
+        stmt = _targets_with_items(bool(pks), bool(numbers), lock, versions)
         params = {"ids": sorted(pks), "numbers": sorted(numbers), "small": items_up_to}
         last = None
         items: list[TargetItem] = []
-        for each in (await conn.execute(stmt, params)).all():  # by target, then item
+        for each in await _locked_rows(conn, stmt, params, versions):  # by target, then item
             if each.id != last:
                 last = each.id
                 found[("id", each.id)] = found[("number", each.number)] = each

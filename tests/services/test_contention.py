@@ -1,0 +1,138 @@
+"""PostgreSQL, two applies moving money on one document at once: the second waits for the first's
+row lock and then works from what the first committed, item by item, not from the moment it began.
+
+One process queues its own applies of a memo before they reach the server; two processes (a server
+and a worker, two servers) meet on the memo's row lock, and so do two memos applied to one invoice
+in any process. Under READ COMMITTED a statement that waited for a row lock gets that row as last
+committed, but the rows it joins to it are read from the statement's start: the memo's or the
+invoice's items as they were before the other apply moved money on them. An item then gave or
+received twice (-5.00 left) while its document's totals stayed right; ``ledger._locked_rows`` now
+reads such rows again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from gateway import postings
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.tables import metadata
+from tests import factories as f
+from tests.invariants import assert_invariants
+
+
+@pytest.fixture
+async def two(pg_database: str | None) -> AsyncIterator[tuple[Database, Database]]:
+    """Two gateways on one PostgreSQL database, as two processes are (each its own pool and line)."""
+    if pg_database is None:
+        pytest.skip("two processes on one PostgreSQL database: set GATEWAY_TEST_DATABASE_URL (CI does)")
+    settings = Settings(database_url=pg_database, workers=0)
+    first, second = Database(settings), Database(settings)
+    async with first.engine.begin() as conn:
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    try:
+        yield first, second
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def _waiting_for_a_row_lock(db: Database) -> None:
+    """Until another backend of the database waits for a lock (observed, not slept on)."""
+    deadline = time.monotonic() + 30
+    while True:
+        async with db.engine.connect() as probe:
+            waiting = await probe.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                    " WHERE NOT l.granted AND a.datname = current_database()"
+                )
+            )
+        if waiting:
+            return
+        assert time.monotonic() < deadline, "the second apply never waited for the first's lock"
+        await asyncio.sleep(0.01)
+
+
+async def _one_waits_for_the_other(
+    monkeypatch: pytest.MonkeyPatch, first: Any, second: Any, observer: Database
+) -> tuple[Any, Any]:
+    """Runs ``first`` until it is about to write (holding its row locks), then ``second`` until it
+    waits for them; then lets ``first`` commit and both finish."""
+    gate, inside = asyncio.Event(), asyncio.Event()
+    save = postings.save_settlement
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        if not gate.is_set():
+            inside.set()
+            await gate.wait()
+        return await save(*args, **kwargs)
+
+    monkeypatch.setattr(postings, "save_settlement", held)
+    one = asyncio.ensure_future(first)
+    try:
+        await asyncio.wait_for(inside.wait(), 30)
+        two = asyncio.ensure_future(second)
+        await _waiting_for_a_row_lock(observer)
+    finally:
+        gate.set()
+    return await one, await two
+
+
+async def _amounts(db: Database, sql: str) -> list[tuple[Any, ...]]:
+    async def read(conn: Any) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in (await conn.execute(text(sql))).all()]
+
+    return await db.read(read)
+
+
+async def test_a_memo_applied_from_two_processes_takes_each_item_once(
+    two: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = two
+    settings = first.settings
+    acct = await f.account(first)
+    invoice = await f.invoice(first, acct, f.item("20.00"))
+    memo = await f.credit_memo(first, acct, f.item("5.00"), f.item("5.00"))
+    # both by FIFO: the first takes the memo's first item whole, so the second must take the other
+    await _one_waits_for_the_other(
+        monkeypatch,
+        f.settle(first, settings, memo, [(invoice, "5.00")], rule="FIFO"),
+        f.settle(second, settings, memo, [(invoice, "5.00")], rule="FIFO"),
+        first,
+    )
+    items = await _amounts(
+        first, "SELECT seq, applied_amount, unapplied_amount FROM credit_memo_item ORDER BY seq"
+    )
+    assert items == [(0, 500, 0), (1, 500, 0)]
+    await assert_invariants(first)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+async def test_an_invoice_paid_by_two_memos_at_once_gives_each_item_once(
+    two: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch, processes: int
+) -> None:
+    """One process too: its line is per memo, so two memos' applies meet on the invoice's lock."""
+    first, second = two[0], two[processes - 1]
+    settings = first.settings
+    acct = await f.account(first)
+    invoice = await f.invoice(first, acct, f.item("5.00"), f.item("5.00"))
+    memos = [await f.credit_memo(first, acct, f.item("5.00")) for _ in range(2)]
+    # two memos on one invoice: each waits for the invoice's lock, the second after the first
+    await _one_waits_for_the_other(
+        monkeypatch,
+        f.settle(first, settings, memos[0], [(invoice, "5.00")], rule="FIFO"),
+        f.settle(second, settings, memos[1], [(invoice, "5.00")], rule="FIFO"),
+        first,
+    )
+    items = await _amounts(first, "SELECT seq, balance FROM receivable_item ORDER BY seq")
+    assert items == [(0, 0), (1, 0)]
+    await assert_invariants(first)
