@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Index,
@@ -38,6 +39,18 @@ def _money() -> Column[int]:
     return Column(BigInteger, nullable=False, server_default="0")
 
 
+# SPEC's row invariants, held by the database too (migration 0005): a write that would break one
+# fails whatever the code above it got wrong, instead of leaving an item at -5.00.
+BALANCE = "balance >= 0 AND balance <= amount"
+MEMO_AMOUNTS = (
+    "applied_amount >= 0 AND unapplied_amount >= 0 AND refund_amount >= 0"
+    " AND amount = applied_amount + unapplied_amount + refund_amount"
+)
+PAYMENT_AMOUNTS = (
+    "applied_amount >= 0 AND unapplied_amount >= 0 AND amount = applied_amount + unapplied_amount"
+)
+
+
 class Account(SQLModel, table=True):
     __tablename__ = "account"
     id: int | None = Field(default=None, primary_key=True)
@@ -53,7 +66,10 @@ class Receivable(SQLModel, table=True):
     """An invoice (kind INVOICE) or a debit memo (kind DEBIT_MEMO)."""
 
     __tablename__ = "receivable"
-    __table_args__ = (Index("ix_receivable_account_kind", "account_id", "kind", "id"),)
+    __table_args__ = (
+        Index("ix_receivable_account_kind", "account_id", "kind", "id"),
+        CheckConstraint(BALANCE, name="ck_receivable_balance"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)
     number: str = Field(max_length=32, unique=True)
@@ -78,7 +94,10 @@ class Receivable(SQLModel, table=True):
 
 class ReceivableItem(SQLModel, table=True):
     __tablename__ = "receivable_item"
-    __table_args__ = (UniqueConstraint("receivable_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("receivable_id", "seq"),
+        CheckConstraint(BALANCE, name="ck_receivable_item_balance"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     receivable_id: int = Field(foreign_key="receivable.id")
     # copied from the document (both immutable) so that items resolve without a join
@@ -97,7 +116,10 @@ class ReceivableItem(SQLModel, table=True):
 
 class CreditMemo(SQLModel, table=True):
     __tablename__ = "credit_memo"
-    __table_args__ = (Index("ix_credit_memo_account", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_credit_memo_account", "account_id", "id"),
+        CheckConstraint(MEMO_AMOUNTS, name="ck_credit_memo_amounts"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(max_length=32, unique=True)
     account_id: int = Field(foreign_key="account.id")
@@ -130,7 +152,10 @@ class CreditMemo(SQLModel, table=True):
 
 class CreditMemoItem(SQLModel, table=True):
     __tablename__ = "credit_memo_item"
-    __table_args__ = (UniqueConstraint("credit_memo_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("credit_memo_id", "seq"),
+        CheckConstraint(MEMO_AMOUNTS, name="ck_credit_memo_item_amounts"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     credit_memo_id: int = Field(foreign_key="credit_memo.id")
     seq: int
@@ -148,7 +173,10 @@ class CreditMemoItem(SQLModel, table=True):
 
 class Payment(SQLModel, table=True):
     __tablename__ = "payment"
-    __table_args__ = (Index("ix_payment_account", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_payment_account", "account_id", "id"),
+        CheckConstraint(PAYMENT_AMOUNTS, name="ck_payment_amounts"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(max_length=32, unique=True)
     account_id: int = Field(foreign_key="account.id")
@@ -166,6 +194,7 @@ class Part(SQLModel, table=True):
     """The present split of a credit memo or payment: one row per target, target null = unapplied."""
 
     __tablename__ = "part"
+    __table_args__ = (CheckConstraint("amount >= 0", name="ck_part_amount"),)
     id: int | None = Field(default=None, primary_key=True)
     credit_memo_id: int | None = Field(default=None, foreign_key="credit_memo.id", index=True)
     payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
@@ -179,6 +208,7 @@ class ItemPart(SQLModel, table=True):
     """How much one source item (a memo item; none for payments) gives to one target item."""
 
     __tablename__ = "item_part"
+    __table_args__ = (CheckConstraint("amount >= 0", name="ck_item_part_amount"),)
     id: int | None = Field(default=None, primary_key=True)
     part_id: int = Field(foreign_key="part.id", index=True)
     credit_memo_item_id: int | None = Field(default=None, foreign_key="credit_memo_item.id", index=True)

@@ -73,7 +73,7 @@ async def _ledger(db: Database, settings: Settings) -> dict[str, int]:
 
 async def _refused(db: Database, sql: str, *rows: dict[str, Any]) -> None:
     async def write(conn: Any) -> None:
-        await conn.execute(text(sql), list(rows))
+        await conn.execute(text(sql), *([list(rows)] if rows else []))
 
     with pytest.raises(IntegrityError):
         await db.write(write)
@@ -295,3 +295,38 @@ async def test_postgresql_checks_a_small_insert_by_index_after_a_large_one(pg: D
             assert await conn.fetchval(scans) == before
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize(
+    "breaking",
+    [
+        "UPDATE receivable SET balance = -1",
+        "UPDATE receivable SET balance = amount + 1",
+        "UPDATE receivable_item SET balance = balance - 1000",
+        "UPDATE receivable_item SET balance = amount + 1",
+        "UPDATE credit_memo SET unapplied_amount = unapplied_amount - 1000, applied_amount = applied_amount + 1000",
+        "UPDATE credit_memo SET applied_amount = applied_amount + 1",
+        "UPDATE credit_memo_item SET unapplied_amount = -1, refund_amount = refund_amount + unapplied_amount + 1",
+        "UPDATE credit_memo_item SET refund_amount = refund_amount + 1",
+        "UPDATE payment SET unapplied_amount = unapplied_amount + 1",
+        "UPDATE payment SET applied_amount = -1, unapplied_amount = amount + 1",
+        "UPDATE part SET amount = -1",
+        "UPDATE item_part SET amount = -1",
+    ],
+)
+async def test_a_write_that_breaks_a_row_invariant_is_refused(
+    db: Database, settings: Settings, breaking: str
+) -> None:
+    """SPEC's invariants 1 and 2 (and parts never negative), held by the database (migration 0005)."""
+    await _ledger(db, settings)
+    await f.payment(db, await f.account(db), "7.00")
+
+    async def rows(conn: Any) -> list[Any]:
+        table = breaking.split()[1]
+        return [tuple(r) for r in (await conn.execute(text(f"SELECT * FROM {table} ORDER BY id"))).all()]
+
+    before = await db.read(rows)
+    await _refused(db, breaking)
+    assert await db.read(rows) == before
+    # the control: a write that keeps them is taken
+    await db.write(lambda conn: conn.execute(text(f"{breaking.split(' SET ')[0]} SET id = id")))
