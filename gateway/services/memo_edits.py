@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import store as s
@@ -103,6 +103,10 @@ async def _recredit(
 ) -> list[e.RuleViolation]:
     """Move an invoice item's credited amount by ``delta``, within what it can still be credited."""
     t = s.receivable_item_t
+    # The invoice first, as creating a memo from it locks it: whoever credits one invoice's items
+    # waits for the one before, and reads what that one credited (not a stale amount to add to).
+    invoice_id = await conn.scalar(select(t.c.receivable_id).where(t.c.id == invoice_item_id))
+    await s.lock_row(conn, s.receivable_t, invoice_id)
     row = await s.lock_row(conn, t, invoice_item_id)
     if row.credited_amount + delta > row.amount:
         room = row.amount - row.credited_amount

@@ -20,9 +20,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from gateway import db as db_module
 from gateway import postings
 from gateway.config import Settings
 from gateway.db import Database
+from gateway.ids import encode, ref
+from gateway.services import memo_edits
+from gateway.settlement import errors as e
+from gateway.settlement.memo_edits import ItemChange
 from gateway.tables import metadata
 from tests import factories as f
 from tests.invariants import assert_invariants
@@ -63,20 +68,26 @@ async def _waiting_for_a_row_lock(db: Database) -> None:
 
 
 async def _one_waits_for_the_other(
-    monkeypatch: pytest.MonkeyPatch, first: Any, second: Any, observer: Database
+    monkeypatch: pytest.MonkeyPatch,
+    first: Any,
+    second: Any,
+    observer: Database,
+    hold: tuple[Any, str] = (postings, "save_settlement"),
 ) -> tuple[Any, Any]:
-    """Runs ``first`` until it is about to write (holding its row locks), then ``second`` until it
-    waits for them; then lets ``first`` commit and both finish."""
+    """Runs ``first`` until it calls ``hold`` (holding its row locks by then), then ``second``
+    until it waits for them; then lets ``first`` go on and commit, and both finish. The second's
+    outcome is returned as it is, an exception too."""
     gate, inside = asyncio.Event(), asyncio.Event()
-    save = postings.save_settlement
+    module, name = hold
+    original = getattr(module, name)
 
     async def held(*args: Any, **kwargs: Any) -> Any:
         if not gate.is_set():
             inside.set()
             await gate.wait()
-        return await save(*args, **kwargs)
+        return await original(*args, **kwargs)
 
-    monkeypatch.setattr(postings, "save_settlement", held)
+    monkeypatch.setattr(module, name, held)
     one = asyncio.ensure_future(first)
     try:
         await asyncio.wait_for(inside.wait(), 30)
@@ -84,7 +95,7 @@ async def _one_waits_for_the_other(
         await _waiting_for_a_row_lock(observer)
     finally:
         gate.set()
-    return await one, await two
+    return await one, (await asyncio.gather(two, return_exceptions=True))[0]
 
 
 async def _amounts(db: Database, sql: str) -> list[tuple[Any, ...]]:
@@ -135,4 +146,48 @@ async def test_an_invoice_paid_by_two_memos_at_once_gives_each_item_once(
     )
     items = await _amounts(first, "SELECT seq, balance FROM receivable_item ORDER BY seq")
     assert items == [(0, 0), (1, 0)]
+    await assert_invariants(first)
+
+
+async def test_an_edit_and_a_new_memo_crediting_one_invoice_item_take_turns_without_a_deadlock(
+    two: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A draft memo's edit raises what it credits on an invoice item; at once a new memo from the
+    same invoice credits that item. The new memo waits for the edit (both lock the invoice first)
+    and is refused for what the edit left. The edit locked only the item before: the new memo then
+    read the creditable amounts before the edit committed, and the two deadlocked (the edit's
+    update of its memo checks the memo's invoice key, which the new memo held), so one was
+    aborted after PostgreSQL's deadlock timeout and run again."""
+    first, second = two
+    acct = await f.account(first)
+    invoice = await f.invoice(first, acct, f.item("10.00"))
+    item = (await _amounts(first, "SELECT id FROM receivable_item"))[0][0]
+    draft = await f.credit_memo_from_invoice(first, invoice, [(item, "2.00")], post=False)
+    draft_item = (await _amounts(first, f"SELECT id FROM credit_memo_item WHERE credit_memo_id = {draft}"))[
+        0
+    ][0]
+    edit = memo_edits.update_credit_memo(
+        first,
+        ref=ref(encode("CreditMemo", draft), "CreditMemo"),
+        changes=memo_edits.MemoUpdate(
+            items=(ItemChange(draft_item, encode("CreditMemoItem", draft_item), amount="8.00"),)
+        ),
+    )
+    new_memo = f.credit_memo_from_invoice(second, invoice, [(item, "5.00")])
+    retried: list[BaseException] = []
+    retryable = db_module.is_retryable
+
+    def recorded(exc: BaseException) -> bool:
+        retried.append(exc)
+        return retryable(exc)
+
+    monkeypatch.setattr(db_module, "is_retryable", recorded)
+    # the edit is held once it has credited the item, about to update its memo's totals
+    _, refused = await _one_waits_for_the_other(
+        monkeypatch, edit, new_memo, first, hold=(memo_edits.s, "refresh_draft_totals")
+    )
+    assert retried == []
+    assert isinstance(refused, e.Rejected), refused
+    assert [type(v).__name__ for v in refused.errors] == ["ItemExceedsCreditable"]
+    assert await _amounts(first, "SELECT credited_amount FROM receivable_item") == [(800,)]
     await assert_invariants(first)
