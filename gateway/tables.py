@@ -97,6 +97,9 @@ class ReceivableItem(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("receivable_id", "seq"),
         CheckConstraint(BALANCE, name="ck_receivable_item_balance"),
+        CheckConstraint(
+            "credited_amount >= 0 AND credited_amount <= amount", name="ck_receivable_item_credited"
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     receivable_id: int = Field(foreign_key="receivable.id")

@@ -304,6 +304,8 @@ async def test_postgresql_checks_a_small_insert_by_index_after_a_large_one(pg: D
         "UPDATE receivable SET balance = amount + 1",
         "UPDATE receivable_item SET balance = balance - 1000",
         "UPDATE receivable_item SET balance = amount + 1",
+        "UPDATE receivable_item SET credited_amount = amount + 1",
+        "UPDATE receivable_item SET credited_amount = -1",
         "UPDATE credit_memo SET unapplied_amount = unapplied_amount - 1000, applied_amount = applied_amount + 1000",
         "UPDATE credit_memo SET applied_amount = applied_amount + 1",
         "UPDATE credit_memo_item SET unapplied_amount = -1, refund_amount = refund_amount + unapplied_amount + 1",

@@ -1,5 +1,5 @@
 """SPEC's row invariants as CHECK constraints: balances within amounts, memo and payment amounts
-split exactly, parts never negative
+split exactly, parts never negative, an invoice item never credited beyond its amount
 
 Revision ID: 0005
 Revises: 0004
@@ -20,6 +20,7 @@ branch_labels = None
 depends_on = None
 
 BALANCE = "balance >= 0 AND balance <= amount"
+CREDITED = "credited_amount >= 0 AND credited_amount <= amount"
 MEMO_AMOUNTS = (
     "applied_amount >= 0 AND unapplied_amount >= 0 AND refund_amount >= 0"
     " AND amount = applied_amount + unapplied_amount + refund_amount"
@@ -31,6 +32,7 @@ PAYMENT_AMOUNTS = (
 CHECKS = (
     ("receivable", "ck_receivable_balance", BALANCE),
     ("receivable_item", "ck_receivable_item_balance", BALANCE),
+    ("receivable_item", "ck_receivable_item_credited", CREDITED),
     ("credit_memo", "ck_credit_memo_amounts", MEMO_AMOUNTS),
     ("credit_memo_item", "ck_credit_memo_item_amounts", MEMO_AMOUNTS),
     ("payment", "ck_payment_amounts", PAYMENT_AMOUNTS),
