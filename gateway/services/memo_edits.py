@@ -105,7 +105,7 @@ async def _recredit(
     t = s.receivable_item_t
     # The invoice first, as creating a memo from it locks it: whoever credits one invoice's items
     # waits for the one before, and reads what that one credited (not a stale amount to add to).
-    invoice_id = await conn.scalar(select(t.c.receivable_id).where(t.c.id == invoice_item_id))
+    invoice_id = (await conn.execute(select(t.c.receivable_id).where(t.c.id == invoice_item_id))).scalar_one()
     await s.lock_row(conn, s.receivable_t, invoice_id)
     row = await s.lock_row(conn, t, invoice_item_id)
     if row.credited_amount + delta > row.amount:
