@@ -23,8 +23,8 @@ from gateway.config import Settings
 from gateway.context import ANONYMOUS_ADMIN, Context
 from gateway.db import Database
 from gateway.migrate import upgrade
-from gateway.tables import metadata
 from schema.build import build_schema
+from tests import postgres
 
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -84,16 +84,6 @@ def pg_database() -> Iterator[str | None]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def _truncate(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     if request.param == "sqlite":
@@ -101,7 +91,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         shutil.copy(sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
     url = request.getfixturevalue("pg_database")
-    asyncio.run(_truncate(url))
+    asyncio.run(postgres.empty(url))
     return str(url)
 
 

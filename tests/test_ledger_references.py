@@ -10,7 +10,6 @@ behaviour, and PostgreSQL's to the locking a foreign key does.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.config import Settings
 from gateway.db import Database
-from gateway.tables import metadata
 from tests import factories as f
+from tests import postgres
 
 MISSING = 999_999
 
@@ -175,11 +174,8 @@ async def test_a_written_reference_does_not_change_to_a_missing_row(
 async def pg(pg_database: str | None) -> AsyncIterator[Database]:
     if pg_database is None:
         pytest.skip("PostgreSQL's reference checks: set GATEWAY_TEST_DATABASE_URL (CI does)")
-    settings = Settings(database_url=pg_database, workers=0)
-    db = Database(settings)
-    async with db.engine.begin() as conn:
-        names = ", ".join(t.name for t in metadata.sorted_tables)
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await postgres.empty(pg_database)
+    db = Database(Settings(database_url=pg_database, workers=0))
     try:
         yield db
     finally:
@@ -206,16 +202,6 @@ async def test_postgresql_refuses_any_change_to_a_written_reference(pg: Database
     )
 
 
-async def _waiting_for_a_lock(admin: asyncpg.Connection, pid: int) -> None:
-    """Until ``pid`` waits for a lock another transaction holds (an observed state, no sleep)."""
-    deadline = time.monotonic() + 30
-    while not await admin.fetchval(
-        "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = $1 AND NOT granted)", pid
-    ):
-        assert time.monotonic() < deadline, "the other transaction never waited for the lock"
-        await asyncio.sleep(0.01)
-
-
 def _dsn(db: Database) -> str:
     return db.settings.database_url.replace("postgresql+asyncpg", "postgresql")
 
@@ -237,7 +223,7 @@ async def test_postgresql_a_delete_waits_for_a_new_reference_and_is_then_refused
             deleting = asyncio.ensure_future(
                 deleter.execute("DELETE FROM receivable_item WHERE id = $1", spare)
             )
-            await _waiting_for_a_lock(admin, deleter.get_server_pid())
+            await postgres.until_waiting_for_a_lock(pg.engine, deleter.get_server_pid())
         with pytest.raises(asyncpg.ForeignKeyViolationError):
             await deleting
         assert await admin.fetchval("SELECT count(*) FROM receivable_item WHERE id = $1", spare) == 1
@@ -262,7 +248,7 @@ async def test_postgresql_a_new_reference_waits_for_a_delete_and_is_then_refused
                     spare,
                 )
             )
-            await _waiting_for_a_lock(admin, writer.get_server_pid())
+            await postgres.until_waiting_for_a_lock(pg.engine, writer.get_server_pid())
         with pytest.raises(asyncpg.ForeignKeyViolationError):
             await inserting
         assert await admin.fetchval("SELECT count(*) FROM item_part WHERE target_item_id = $1", spare) == 0

@@ -13,7 +13,6 @@ reads such rows again.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,8 +27,8 @@ from gateway.ids import encode, ref
 from gateway.services import memo_edits
 from gateway.settlement import errors as e
 from gateway.settlement.memo_edits import ItemChange
-from gateway.tables import metadata
 from tests import factories as f
+from tests import postgres
 from tests.invariants import assert_invariants
 
 
@@ -38,33 +37,14 @@ async def two(pg_database: str | None) -> AsyncIterator[tuple[Database, Database
     """Two gateways on one PostgreSQL database, as two processes are (each its own pool and line)."""
     if pg_database is None:
         pytest.skip("two processes on one PostgreSQL database: set GATEWAY_TEST_DATABASE_URL (CI does)")
+    await postgres.empty(pg_database)
     settings = Settings(database_url=pg_database, workers=0)
     first, second = Database(settings), Database(settings)
-    async with first.engine.begin() as conn:
-        names = ", ".join(t.name for t in metadata.sorted_tables)
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     try:
         yield first, second
     finally:
         await first.dispose()
         await second.dispose()
-
-
-async def _waiting_for_a_row_lock(db: Database) -> None:
-    """Until another backend of the database waits for a lock (observed, not slept on)."""
-    deadline = time.monotonic() + 30
-    while True:
-        async with db.engine.connect() as probe:
-            waiting = await probe.scalar(
-                text(
-                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-                    " WHERE NOT l.granted AND a.datname = current_database()"
-                )
-            )
-        if waiting:
-            return
-        assert time.monotonic() < deadline, "the second apply never waited for the first's lock"
-        await asyncio.sleep(0.01)
 
 
 async def _one_waits_for_the_other(
@@ -92,7 +72,7 @@ async def _one_waits_for_the_other(
     try:
         await asyncio.wait_for(inside.wait(), 30)
         two = asyncio.ensure_future(second)
-        await _waiting_for_a_row_lock(observer)
+        await postgres.until_waiting_for_a_lock(observer.engine)
     finally:
         gate.set()
     return await one, (await asyncio.gather(two, return_exceptions=True))[0]

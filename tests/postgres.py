@@ -1,0 +1,40 @@
+"""Helpers for tests on the suite's PostgreSQL database: emptying it, and waiting (on an observed
+state, never a sleep) until a backend waits for a lock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from gateway.tables import metadata
+
+
+async def empty(url: str) -> None:
+    """Every table emptied, ids restarting at 1."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+async def until_waiting_for_a_lock(
+    engine: AsyncEngine, pid: int | None = None, *, seconds: float = 30
+) -> None:
+    """Until backend ``pid`` (any of the database's, if None) waits for a lock another holds."""
+    deadline = time.monotonic() + seconds
+    query = text(
+        "SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+        " WHERE NOT l.granted AND a.datname = current_database() AND (l.pid = :pid OR :pid IS NULL))"
+    )
+    while True:
+        async with engine.connect() as probe:
+            if await probe.scalar(query, {"pid": pid}):
+                return
+        assert time.monotonic() < deadline, "nothing waited for a lock"
+        await asyncio.sleep(0.01)
