@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import event
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -63,16 +62,8 @@ def pg_database() -> Iterator[str | None]:
     admin_url, base = _pg_admin(PG_URL)
     name = f"gateway_test_{uuid.uuid4().hex[:10]}"
 
-    async def admin(sql: str) -> None:
-        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
-
     try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(postgres.admin(admin_url, f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001
         message = f"PostgreSQL at {PG_URL} is unreachable: {exc}"
         if IN_CI:
@@ -81,7 +72,21 @@ def pg_database() -> Iterator[str | None]:
     url = f"{base}/{name}"
     upgrade(Settings(database_url=url))
     yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(postgres.admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def pg(pg_database: str | None) -> AsyncIterator[Database]:
+    """The suite's PostgreSQL database, emptied, for a test of PostgreSQL's own behaviour; skipped
+    without a PostgreSQL URL (CI sets one, so these run there)."""
+    if pg_database is None:
+        pytest.skip("a PostgreSQL test: set GATEWAY_TEST_DATABASE_URL (CI does)")
+    await postgres.empty(pg_database)
+    db = Database(Settings(database_url=pg_database, workers=0))
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

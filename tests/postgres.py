@@ -1,4 +1,5 @@
-"""Helpers for tests on the suite's PostgreSQL database: emptying it, and waiting (on an observed
+"""Helpers for tests on the suite's PostgreSQL server: creating and dropping a database, emptying one,
+and waiting (on an observed
 state, never a sleep) until a backend waits for a lock."""
 
 from __future__ import annotations
@@ -10,6 +11,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.tables import metadata
+
+
+async def admin(url: str, sql: str) -> None:
+    """``sql`` outside a transaction (``CREATE DATABASE``, ``DROP DATABASE``) on the server of ``url``."""
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
 
 
 async def empty(url: str) -> None:

@@ -10,7 +10,6 @@ behaviour, and PostgreSQL's to the locking a foreign key does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -168,18 +167,6 @@ async def test_a_written_reference_does_not_change_to_a_missing_row(
 
 
 # PostgreSQL: what its per-statement checks add to the foreign keys, and the locks they take
-
-
-@pytest.fixture
-async def pg(pg_database: str | None) -> AsyncIterator[Database]:
-    if pg_database is None:
-        pytest.skip("PostgreSQL's reference checks: set GATEWAY_TEST_DATABASE_URL (CI does)")
-    await postgres.empty(pg_database)
-    db = Database(Settings(database_url=pg_database, workers=0))
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def test_postgresql_refuses_a_line_whose_item_is_not_on_its_target(pg: Database) -> None:

@@ -11,13 +11,14 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.migrate import alembic_config, upgrade
 from gateway.tables import PER_STATEMENT_REFERENCES, metadata
+from tests import postgres
 
 
 def _declared_here(dialect: str) -> Callable[..., bool]:
@@ -98,14 +99,6 @@ def test_postgresql_goes_back_to_the_ledgers_foreign_keys_and_forward_again(pg_d
     base, _, _ = pg_database.rpartition("/")
     url = f"{base}/gateway_test_migrate_{uuid.uuid4().hex[:10]}"
 
-    async def admin(sql: str) -> None:
-        engine = create_async_engine(pg_database, isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
-
     async def keys() -> dict[str, int]:
         engine = create_async_engine(url)
         try:
@@ -117,7 +110,7 @@ def test_postgresql_goes_back_to_the_ledgers_foreign_keys_and_forward_again(pg_d
             await engine.dispose()
 
     name = url.rpartition("/")[2]
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(postgres.admin(pg_database, f'CREATE DATABASE "{name}"'))
     try:
         settings = Settings(database_url=url)
         upgrade(settings)
@@ -127,4 +120,4 @@ def test_postgresql_goes_back_to_the_ledgers_foreign_keys_and_forward_again(pg_d
         upgrade(settings)
         assert asyncio.run(keys()) == {"application_line": 0, "item_part": 0}
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(postgres.admin(pg_database, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

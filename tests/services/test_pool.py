@@ -5,7 +5,6 @@ finds its connection dropped runs again, once, on another."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -14,19 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.config import Settings
 from gateway.db import Database
-
-
-@pytest.fixture
-async def pg(pg_database: str | None) -> AsyncIterator[Database]:
-    if pg_database is None:
-        pytest.skip("PostgreSQL's pool: set GATEWAY_TEST_DATABASE_URL (CI does)")
-    db = Database(Settings(database_url=pg_database, workers=0))
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def _backend(conn: AsyncConnection) -> int:
