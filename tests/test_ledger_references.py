@@ -193,6 +193,17 @@ def _dsn(db: Database) -> str:
     return db.settings.database_url.replace("postgresql+asyncpg", "postgresql")
 
 
+async def test_postgresql_refuses_to_truncate_a_table_the_ledger_still_refers_to(pg: Database) -> None:
+    """As a foreign key does: ``CASCADE`` follows foreign keys, and these references are not
+    keys, so the truncation would leave lines referring to nothing. Truncated with the lines, the
+    applications go."""
+    await _ledger(pg, pg.settings)
+    await _refused(pg, "TRUNCATE application CASCADE")
+    assert await _count(pg, "application") == 1
+    await pg.write(lambda conn: conn.execute(text("TRUNCATE application, application_line CASCADE")))
+    assert await _count(pg, "application") == 0
+
+
 async def test_postgresql_a_delete_waits_for_a_new_reference_and_is_then_refused(pg: Database) -> None:
     """The insert's check locks the row it refers to FOR KEY SHARE, as a foreign key does."""
     ids = await _ledger(pg, pg.settings)

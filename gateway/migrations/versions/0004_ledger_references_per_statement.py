@@ -13,7 +13,8 @@ query, with the same guarantees:
   the lock a foreign key takes, so no other transaction deletes it before this one commits;
 - a line's target item must belong to its target (stronger than the two separate keys were);
 - a referenced row is not deleted (statement-level triggers on the parents; under READ COMMITTED,
-  which the gateway's writes use, each check sees every committed row);
+  which the gateway's writes use, each check sees every committed row), and a parent is not
+  truncated while a row of the ledger refers to it (truncating both in one command is fine);
 - a reference, once written, is not changed, and neither is a referenced row's id.
 
 Every violation raises SQLSTATE 23503 (foreign_key_violation), as the foreign keys did. SQLite
@@ -87,7 +88,8 @@ BEGIN
     RETURN NULL;
 END $$"""
 
-# TG_ARGV: pairs of (child table, column) that may refer to the deleted rows
+# TG_ARGV: pairs of (child table, column) that may refer to the deleted rows. A TRUNCATE has no
+# rows to name: then no child may refer to any row (truncated together, they are empty by now).
 STILL_REFERS = """
 CREATE FUNCTION ledger_still_refers() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -95,8 +97,13 @@ DECLARE
     referred boolean;
 BEGIN
     WHILE i < TG_NARGS LOOP
-        EXECUTE format('SELECT EXISTS (SELECT FROM %I WHERE %I IN (SELECT id FROM gone))',
-                       TG_ARGV[i], TG_ARGV[i + 1]) INTO referred;
+        IF TG_OP = 'TRUNCATE' THEN
+            EXECUTE format('SELECT EXISTS (SELECT FROM %I WHERE %I IS NOT NULL)',
+                           TG_ARGV[i], TG_ARGV[i + 1]) INTO referred;
+        ELSE
+            EXECUTE format('SELECT EXISTS (SELECT FROM %I WHERE %I IN (SELECT id FROM gone))',
+                           TG_ARGV[i], TG_ARGV[i + 1]) INTO referred;
+        END IF;
         IF referred THEN
             RAISE EXCEPTION 'a deleted row of % is still referred to by %.%',
                             TG_TABLE_NAME, TG_ARGV[i], TG_ARGV[i + 1]
@@ -161,6 +168,10 @@ def upgrade() -> None:
             f" FOR EACH STATEMENT EXECUTE FUNCTION ledger_still_refers({arguments})"
         )
         op.execute(
+            f"CREATE TRIGGER {parent}_truncated_while_referred AFTER TRUNCATE ON {parent}"
+            f" FOR EACH STATEMENT EXECUTE FUNCTION ledger_still_refers({arguments})"
+        )
+        op.execute(
             f"CREATE TRIGGER {parent}_id_fixed BEFORE UPDATE OF id ON {parent} FOR EACH ROW"
             " WHEN (OLD.id <> NEW.id) EXECUTE FUNCTION ledger_reference_fixed()"
         )
@@ -171,6 +182,7 @@ def downgrade() -> None:
         return
     for parent in PARENTS:
         op.execute(f"DROP TRIGGER {parent}_still_referred ON {parent}")
+        op.execute(f"DROP TRIGGER {parent}_truncated_while_referred ON {parent}")
         op.execute(f"DROP TRIGGER {parent}_id_fixed ON {parent}")
     for table in ("application_line", "item_part"):
         op.execute(f"DROP TRIGGER {table}_references ON {table}")
