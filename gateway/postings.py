@@ -29,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import store as s
@@ -347,7 +348,10 @@ class Ticker:
             if as_arrays:
                 await out.execute(stmt, {k: [r[k] for r in chunk] for k in chunk[0]})
             elif columns := _as_columns(out.dialect, stmt, tuple(chunk[0]), lead):
-                await out.exec_driver_sql(columns, tuple([r[k] for r in chunk] for k in chunk[0]))
+                if lead is None and not out.together and len(chunk) >= COPY_FROM_ROWS:
+                    await _copy(out.conn, stmt.table, tuple(chunk[0]), chunk)
+                else:
+                    await out.exec_driver_sql(columns, tuple([r[k] for r in chunk] for k in chunk[0]))
             elif lead is not None:
                 raise ValueError(f"{stmt.table.name}: a leading column needs the array form")
             elif plain := _plain(out.dialect, stmt, tuple(chunk[0])):
@@ -358,6 +362,35 @@ class Ticker:
             self.done += len(chunk)
             if self.report is not None:
                 await self.report(min(1.0, self.done / self.total))
+
+
+# A chunk of at least this many new rows goes to PostgreSQL by COPY (asyncpg's binary form) instead
+# of ``INSERT … SELECT * FROM unnest(arrays)``: 10,000 item parts took 42 ms against 55–80 ms. Below
+# it, COPY's extra messages cost more than they save.
+COPY_FROM_ROWS = 500
+
+
+async def _copy(
+    conn: AsyncConnection, table: Table, keys: tuple[str, ...], chunk: list[dict[str, Any]]
+) -> None:
+    """``chunk``'s rows into ``table`` by one COPY, in the transaction of ``conn`` (PostgreSQL). The
+    table's statement triggers run as for an INSERT (migration 0004's checks see the rows in their
+    transition table). A failure is raised as SQLAlchemy raises a statement's, so retries and error
+    handling see what they would have seen."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None or not driver.is_in_transaction():  # COPY would commit on its own
+        raise RuntimeError(f"COPY into {table.name} outside a transaction")
+    records = [tuple(map(row.__getitem__, keys)) for row in chunk]
+    try:
+        await driver.copy_records_to_table(table.name, records=records, columns=keys)
+    except Exception as error:
+        dbapi = conn.dialect.loaded_dbapi
+        try:
+            raw.dbapi_connection._handle_exception(error)  # type: ignore[union-attr]  # noqa: SLF001
+        except dbapi.Error as translated:  # the driver's error as the DB-API error SQLAlchemy wraps
+            raise DBAPIError.instance(f"COPY {table.name}", None, translated, dbapi.Error) from error
+        raise
 
 
 @functools.cache
