@@ -280,10 +280,14 @@ def observe_sql(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "after_cursor_execute")
     def _after(conn: Any, *_: Any) -> None:
         started = conn.info.get("gateway_sql_started")
-        if not started:
-            return
-        elapsed = time.perf_counter() - started.pop()
-        info = _current.get()
-        if info is not None:
-            info.sql_seconds += elapsed
-            info.sql_statements += 1
+        if started:
+            count_sql(time.perf_counter() - started.pop())
+
+
+def count_sql(seconds: float) -> None:
+    """One statement's time, added to the current request's (a statement sent past SQLAlchemy,
+    such as a COPY, counts itself here)."""
+    info = _current.get()
+    if info is not None:
+        info.sql_seconds += seconds
+        info.sql_statements += 1

@@ -12,6 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from gateway import postings
 from gateway import store as s
 from gateway.db import Database
+from gateway.observability import requests as observed
+from gateway.settlement.limits import Limits
 from tests import factories as f
 from tests.invariants import assert_invariants
 
@@ -20,39 +22,61 @@ def _dsn(db: Database) -> str:
     return db.settings.database_url.replace("+asyncpg", "")
 
 
-async def test_a_large_apply_copies_its_lines_and_item_parts_exactly(pg: Database) -> None:
-    """One memo item of 3,000.00 to three invoices of 1,000 items of 1.00: 3,000 lines and item
-    parts, beyond one chunk (2,000), so both chunks (2,000 and 1,000) go by COPY; no INSERT of them
-    is sent."""
+@pytest.mark.parametrize("kind", ["CREDIT_MEMO", "PAYMENT"])
+async def test_a_large_apply_and_unapply_copy_their_lines_and_item_parts_exactly(
+    pg: Database, kind: str
+) -> None:
+    """A memo item of 3,000.00 (or a payment of 3,000.00: no memo item, a NULL reference) to three
+    invoices of 1,000 items of 1.00: 3,000 lines and item parts, beyond one chunk (2,000), so both
+    chunks (2,000 and 1,000) go by COPY, and no INSERT of them is sent. Unapplying all of it copies
+    3,000 lines more and gives every cent back."""
     rows = 3000
     assert rows > postings.CHUNK and rows - postings.CHUNK >= postings.COPY_FROM_ROWS
     acct = await f.account(pg)
     invoices = [await f.invoice(pg, acct, *(f.item("1.00") for _ in range(1000))) for _ in range(3)]
-    memo = await f.credit_memo(pg, acct, f.item("3000.00"))
+    if kind == "CREDIT_MEMO":
+        source = await f.credit_memo(pg, acct, f.item("3000.00"))
+    else:
+        source = await f.payment(pg, acct, "3000.00")
+    targets = [(invoice, "1000.00") for invoice in invoices]
     sent: list[str] = []
 
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:
         sent.append(statement)
 
+    request = observed.RequestInfo()  # as a request being served: its log counts the COPYs
+    token = observed._current.set(request)  # noqa: SLF001
     event.listen(pg.write_engine.sync_engine, "before_cursor_execute", record)
     try:
-        await f.settle(pg, pg.settings, memo, [(invoice, "1000.00") for invoice in invoices])
+        await f.settle(pg, pg.settings, source, targets, kind=kind)
     finally:
         event.remove(pg.write_engine.sync_engine, "before_cursor_execute", record)
+        observed._current.reset(token)  # noqa: SLF001
     assert not [q for q in sent if q.startswith(("INSERT INTO application_line", "INSERT INTO item_part"))]
+    assert request.sql_statements == 4 and request.sql_seconds > 0  # 2 chunks of each (no SQL hooks here)
+    line = s.application_line_t.c
     async with pg.connect() as conn:
-        lines = (await conn.execute(select(func.count(), func.sum(s.application_line_t.c.amount)))).one()
+        lines = (await conn.execute(select(func.count(), func.sum(line.amount)))).one()
         parts = (await conn.execute(select(func.count(), func.sum(s.item_part_t.c.amount)))).one()
-        seqs = (
-            await conn.execute(
-                select(func.min(s.application_line_t.c.seq), func.max(s.application_line_t.c.seq))
-            )
-        ).one()
+        seqs = (await conn.execute(select(func.min(line.seq), func.max(line.seq)))).one()
+        memo_items = await conn.scalar(select(func.count(line.credit_memo_item_id)))
         left = await conn.scalar(select(func.sum(s.receivable_item_t.c.balance)))
     assert tuple(lines) == (rows, 300_000)
     assert tuple(parts) == (rows, 300_000)
     assert tuple(seqs) == (0, rows - 1)
+    assert memo_items == (rows if kind == "CREDIT_MEMO" else 0)
     assert left == 0
+    await assert_invariants(pg)
+
+    unlimited = pg.settings.replace(limits=Limits(item_parts_per_unapply=10**6))
+    await f.settle(pg, unlimited, source, targets, kind=kind, unapply=True)
+    async with pg.connect() as conn:
+        lines = (await conn.execute(select(func.count(), func.sum(line.amount)))).one()
+        parts = (await conn.execute(select(func.count(), func.sum(s.item_part_t.c.amount)))).one()
+        left = await conn.scalar(select(func.sum(s.receivable_item_t.c.balance)))
+    assert tuple(lines) == (2 * rows, 600_000)  # a line's amount is what it moved, either way
+    assert tuple(parts) == (rows, 0)
+    assert left == 300_000
     await assert_invariants(pg)
 
 
