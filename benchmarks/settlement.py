@@ -15,8 +15,9 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Awaitable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import event
@@ -67,7 +68,15 @@ async def rate(base: Base, query: str, variables: dict[str, str], clients: int) 
     return len(latencies) / elapsed, 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
 
 
+T = TypeVar("T")
 INF = float("inf")
+
+
+async def with_cpu(base: Base, measured: Awaitable[T]) -> tuple[T, float]:
+    """``measured``'s result and the server's CPU seconds while it ran."""
+    before = base.cpu_seconds()
+    result = await measured
+    return result, base.cpu_seconds() - before
 
 
 async def served_within(base: Base) -> dict[float, float]:
@@ -113,9 +122,9 @@ async def run(args: argparse.Namespace) -> None:
             await db.dispose()
             async with server(url, **SERVER_ENV) as base:
                 await rate(base, TYPENAME, {}, 1)  # warm up
-                t1, _ = await rate(base, TYPENAME, {}, 1)
+                (t1, _), cpu_t1 = await with_cpu(base, rate(base, TYPENAME, {}, 1))
                 t16, _ = await rate(base, TYPENAME, {}, 16)
-                one, p99_one = await rate(base, APPLY, variables, 1)
+                (one, p99_one), cpu_one = await with_cpu(base, rate(base, APPLY, variables, 1))
                 before = await served_within(base)
                 sixteen, p99_sixteen = await rate(base, APPLY, variables, 16)
                 served = {le: n - before.get(le, 0) for le, n in (await served_within(base)).items()}
@@ -137,6 +146,11 @@ async def run(args: argparse.Namespace) -> None:
             print(
                 f"  the same 16 clients, server-side        {served[0.1] / served[INF]:6.1%} answered within 100 ms,"
                 f" {served[0.05] / served[INF]:6.1%} within 50 ms  (its own latency histogram, /metrics)"
+            )
+            print(
+                f"  the server's CPU per request, 1 client  {1000 * cpu_t1 / (t1 * SECONDS):6.2f} ms __typename,"
+                f" {1000 * cpu_one / (one * SECONDS):6.2f} ms apply  (busy {cpu_t1 / SECONDS:.0%} / {cpu_one / SECONDS:.0%}"
+                " of a core: the rest of each request is the client's and the database's)"
             )
             print(f"  statements per single-item apply      {statements:8d}")
             print(
