@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import random
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Hashable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -23,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway.config import Settings
+from gateway.inline_sqlite import InlineConnection
 from gateway.outage import Availability
 
 log = logging.getLogger(__name__)
@@ -101,8 +103,6 @@ INLINE_BUSY_TIMEOUT_MS = 250
 def create_write_engine(settings: Settings) -> AsyncEngine | None:
     """SQLite: an engine whose statements run on the calling thread (``gateway.inline_sqlite``),
     for write transactions, which this process serializes. None elsewhere (or in memory)."""
-    from gateway.inline_sqlite import InlineConnection
-
     path = settings.sqlite_path
     if not settings.is_sqlite or path is None:
         return None
@@ -133,7 +133,15 @@ def _configure_sqlite(engine: AsyncEngine, settings: Settings, *, busy_timeout_m
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        inline = conn.connection.driver_connection
+        if isinstance(inline, InlineConnection):  # on this thread: no statement machinery needed
+            try:
+                inline.sqlite.execute(begin)
+            except sqlite3.Error as error:  # as SQLAlchemy raises it: "database is locked" is retried
+                raise DBAPIError.instance(begin, (), error, sqlite3.Error) from error
+        else:
+            conn.exec_driver_sql(begin)
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -28,7 +28,8 @@ from typing import Any
 YIELD_AFTER_SECONDS = 0.002
 
 
-async def _breathe(started: float) -> None:
+async def breathe(started: float) -> None:
+    """One turn of the event loop after a statement that ran long."""
     if time.perf_counter() - started > YIELD_AFTER_SECONDS:
         await asyncio.sleep(0)
 
@@ -46,13 +47,13 @@ class _Cursor:
     async def execute(self, sql: str, parameters: Any = ()) -> _Cursor:
         started = time.perf_counter()
         self._cursor.execute(sql, parameters)
-        await _breathe(started)
+        await breathe(started)
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> _Cursor:
         started = time.perf_counter()
         self._cursor.executemany(sql, parameters)
-        await _breathe(started)
+        await breathe(started)
         return self
 
     async def fetchall(self) -> list[Any]:
@@ -109,6 +110,11 @@ class InlineConnection:
     async def open(cls, path: str, timeout: float) -> InlineConnection:
         # check_same_thread=False: the pool may close it from the garbage collector's thread
         return cls(sqlite3.connect(path, timeout=timeout, check_same_thread=False))
+
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The ``sqlite3`` connection itself (``gateway.direct`` runs statements on it)."""
+        return self._conn
 
     @property
     def isolation_level(self) -> str | None:

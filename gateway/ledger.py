@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, case, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway import scope
+from gateway import direct, scope
 from gateway import store as s
 from gateway.ids import Ref
 from gateway.settlement import errors as e
@@ -57,11 +57,11 @@ async def _locked_rows(
     conn: AsyncConnection, stmt: Select[Any], params: dict[str, Any], versions: bool
 ) -> list[Row[Any]]:
     """The rows of a locking statement, every joined row as of the locks (see ``_versions``)."""
-    rows = list((await conn.execute(stmt, params)).all())
+    rows = list((await direct.execute(conn, stmt, params)).all())
     if versions and any(row.locked_version != row.read_version for row in rows):
         # Once more: the locks are held now, so nothing changes them before this statement, whose
         # snapshot is taken after the other transaction committed.
-        rows = list((await conn.execute(stmt, params)).all())
+        rows = list((await direct.execute(conn, stmt, params)).all())
     return rows
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway import direct
 from gateway import store as s
 from gateway.observability.requests import count_sql
 from gateway.settlement.model import CREDIT_MEMO, Movement, Refund, Settlement, Source
@@ -251,7 +252,7 @@ class Writes:
         if driver is None or "'" in driver.sql:  # (a literal could hold a ``$``)
             if name is not None:
                 raise ValueError(f"{name}: a named write goes out with the others")
-            await self.conn.execute(stmt, params)
+            await direct.execute(self.conn, stmt, params)
             return
         self.waiting.append((name or f"w{len(self.waiting)}", driver.sql, driver.values(params)))
 
@@ -264,7 +265,7 @@ class Writes:
     async def last(self, stmt: Any, params: dict[str, Any]) -> Any:
         """``stmt`` (its result), with every waiting write."""
         if not self.waiting:
-            return await self.conn.execute(stmt, params)
+            return await direct.execute(self.conn, stmt, params)
         driver = _driver_sql(self.dialect, stmt, tuple(params))
         if driver is None or "'" in driver.sql:
             raise ValueError("the last write goes out with the waiting ones")
@@ -358,7 +359,9 @@ class Ticker:
                 raise ValueError(f"{stmt.table.name}: a leading column needs the array form")
             elif plain := _plain(out.dialect, stmt, tuple(chunk[0])):
                 names = plain.names
-                await out.conn.exec_driver_sql(plain.sql, [tuple(map(r.__getitem__, names)) for r in chunk])
+                await direct.executemany(
+                    out.conn, plain.sql, [tuple(map(r.__getitem__, names)) for r in chunk]
+                )
             else:
                 await out.conn.execute(stmt, chunk)
             self.done += len(chunk)
@@ -518,7 +521,9 @@ async def _move_parts(
     parts: dict[int | None, int] = {}
     existing: dict[tuple[int, int | None, int], int] = {}
     params = {"owner": source.id, "targets": list(by_target)}
-    for part_id, target_id, item_part_id, src, item in (await conn.execute(_parts(memo), params)).all():
+    for part_id, target_id, item_part_id, src, item in (
+        await direct.execute(conn, _parts(memo), params)
+    ).all():
         parts[target_id] = part_id
         if item_part_id is not None:
             existing[(part_id, src, item)] = item_part_id

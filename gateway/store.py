@@ -15,7 +15,7 @@ from sqlalchemy import Row, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway import scope
+from gateway import direct, scope
 from gateway import tables as t
 from gateway.ids import Ref
 from gateway.settlement import errors as e
@@ -192,7 +192,7 @@ async def insert_row(conn: AsyncConnection, table: Table, **values: Any) -> int:
 
 async def insert_returning_row(conn: AsyncConnection, table: Table, **values: Any) -> Row[Any]:
     """Inserts and returns the whole row as written (defaults and id included)."""
-    return (await conn.execute(_insert_returning_row(table), values)).one()
+    return (await direct.execute(conn, _insert_returning_row(table), values)).one()
 
 
 @functools.cache

@@ -1,0 +1,214 @@
+"""A SQLite write transaction's statements sent straight to ``sqlite3``, past SQLAlchemy's execution.
+
+A write transaction on SQLite runs on the event loop's thread (``gateway.inline_sqlite``), so each of
+its statements could cost what SQLite costs: 2–5 µs for a single-row statement here. Through
+SQLAlchemy's ``AsyncConnection.execute`` it costs 30–50 µs (the statement's cache key, parameter and
+result processing, a greenlet switch per driver call), a fifth of a single-item apply. ``execute``
+runs a statement, compiled once (``prepare``), on the connection's own ``sqlite3`` cursor, inside the
+transaction SQLAlchemy began:
+
+- values are converted as SQLAlchemy would convert them, in both directions (the compiled
+  statement's own bind and result processors), and rows answer by column name and position;
+- ``before_cursor_execute`` and ``after_cursor_execute`` fire as for any statement, so the request's
+  log, the tracing spans and the tests' statement counters see every statement;
+- a driver error is raised as SQLAlchemy raises it (``DBAPIError.instance``): the retries of
+  ``Database.write`` see "database is locked" as before;
+- a long statement (a chunk of a large write) is followed by a turn of the event loop, as the inline
+  connection's own cursor does.
+
+Any other connection (PostgreSQL, SQLite through aiosqlite's thread) and any statement that cannot be
+sent as compiled (an empty ``IN`` list, a value computed in Python) go through SQLAlchemy: callers
+get rows with the same names either way.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import time
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Sequence
+from types import SimpleNamespace
+from typing import Any, NamedTuple
+
+from sqlalchemy import Dialect
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.inline_sqlite import InlineConnection, breathe
+
+_EXPANDING = "__[POSTCOMPILE_{}]"
+
+
+class Rows:
+    """A statement's rows, read at once: what callers use of SQLAlchemy's ``Result``."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def one(self) -> Any:
+        if not self._rows:
+            raise NoResultFound("No row was found when one was required")
+        if len(self._rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return self._rows[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+
+class _Prepared(NamedTuple):
+    sql: str
+    params: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]  # (name, constant, converter)
+    expanding: frozenset[str]  # parameters that are lists (``IN``)
+    row: Callable[..., Any] | None  # the row type (None: no rows)
+    results: tuple[Callable[[Any], Any] | None, ...]  # each column's converter
+    converts: bool  # any result converter at all
+
+
+_MISSING = object()
+
+
+def _row_type(keys: tuple[str, ...]) -> Any:
+    base = namedtuple("Row", keys, rename=True)  # type: ignore[misc]  # noqa: PYI024
+
+    class Row(base):
+        __slots__ = ()
+
+        @property
+        def _mapping(self) -> dict[str, Any]:
+            return dict(zip(keys, self, strict=True))
+
+    return Row
+
+
+@functools.lru_cache(maxsize=512)
+def prepare(dialect: Dialect, stmt: Any, keys: tuple[str, ...], many: bool = False) -> _Prepared | None:
+    """``stmt`` compiled once for parameters ``keys`` (SQLite's positional ``?``), or None when it
+    cannot be sent as compiled: a parameter neither given nor constant, a list parameter whose values
+    SQLAlchemy converts, a value computed in Python."""
+    if dialect.name != "sqlite":
+        return None
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=many)
+    if (
+        not compiled.positional
+        or compiled.literal_execute_params
+        or getattr(compiled, "insert_prefetch", None)
+        or getattr(compiled, "update_prefetch", None)
+    ):
+        return None
+    processors = compiled._bind_processors  # noqa: SLF001 - the converters SQLAlchemy would apply
+    expanding = frozenset(b.key for b in compiled.post_compile_params)
+    params = []
+    for name in compiled.positiontup or ():
+        bind = compiled.binds.get(name)
+        if name in expanding and name in processors:
+            return None
+        if name in keys:
+            params.append((name, _MISSING, processors.get(name)))
+        elif bind is not None and not bind.required and bind.callable is None:
+            value = bind.value
+            convert = processors.get(name)
+            params.append((name, convert(value) if convert else value, None))
+        else:
+            return None
+    columns = compiled._result_columns  # noqa: SLF001 - the statement's result columns, in order
+    row = _row_type(tuple(c.keyname for c in columns)) if columns else None
+    results = tuple(c.type._cached_result_processor(dialect, None) for c in columns)  # noqa: SLF001
+    return _Prepared(compiled.string, tuple(params), expanding, row, results, any(results))
+
+
+def driver(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The ``sqlite3`` connection of an inline SQLite write connection (``gateway.inline_sqlite``),
+    in a transaction; None for any other."""
+    fairy = conn.sync_connection.connection if conn.sync_connection is not None else None
+    inline = getattr(fairy, "driver_connection", None) if fairy is not None else None
+    if not isinstance(inline, InlineConnection):
+        return None
+    raw = inline.sqlite
+    return raw if raw.in_transaction else None
+
+
+def _values(p: _Prepared, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    sql, values = p.sql, []
+    for name, constant, convert in p.params:
+        value = params[name] if constant is _MISSING else constant
+        if name in p.expanding:
+            sql = sql.replace(_EXPANDING.format(name), ", ".join("?" * len(value)), 1)
+            values.extend(value)
+        else:
+            values.append(convert(value) if convert is not None else value)
+    return sql, values
+
+
+async def execute(conn: AsyncConnection, stmt: Any, params: dict[str, Any] | None = None) -> Any:
+    """``conn.execute(stmt, params)``: the rows (``Rows``), sent straight to ``sqlite3`` when
+    ``conn`` is an inline SQLite write connection, else through SQLAlchemy (its ``Result``)."""
+    params = params or {}
+    raw = driver(conn)
+    p = prepare(conn.dialect, stmt, tuple(params)) if raw is not None else None
+    if raw is None or p is None or any(not params[name] for name in p.expanding):
+        return await conn.execute(stmt, params)
+    sql, values = _values(p, params)
+    started = time.perf_counter()
+    cursor = _run(conn, raw, sql, values, many=False)
+    try:
+        fetched = cursor.fetchall() if p.row is not None else []
+    finally:
+        cursor.close()
+    await breathe(started)
+    if p.row is None:
+        return Rows([])
+    make, results = p.row, p.results
+    if not p.converts:
+        return Rows([make(*r) for r in fetched])
+    return Rows([make(*(f(v) if f else v for f, v in zip(results, r, strict=True))) for r in fetched])
+
+
+async def executemany(conn: AsyncConnection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``sql`` (the driver's, with ``?``) once per row of values; the caller checked that the rows
+    need no converting (``postings._plain``)."""
+    raw = driver(conn)
+    if raw is None:
+        await conn.exec_driver_sql(sql, list(rows))
+        return
+    started = time.perf_counter()
+    _run(conn, raw, sql, rows, many=True).close()
+    await breathe(started)
+
+
+def _run(
+    conn: AsyncConnection, raw: sqlite3.Connection, sql: str, values: Any, *, many: bool
+) -> sqlite3.Cursor:
+    """One statement on ``raw``, between the connection's statement events (as SQLAlchemy fires
+    them, with a context of its own for listeners that keep state on it, such as tracing's)."""
+    sync = conn.sync_connection
+    assert sync is not None
+    events = sync._has_events or sync.engine._has_events  # noqa: SLF001
+    context = SimpleNamespace(executemany=many)
+    cursor = raw.cursor()
+    if events:
+        for fn in sync.dispatch.before_cursor_execute:
+            sql, values = fn(sync, cursor, sql, values, context, many)
+    try:
+        if many:
+            cursor.executemany(sql, values)
+        else:
+            cursor.execute(sql, values)
+    except sqlite3.Error as error:
+        cursor.close()
+        raise DBAPIError.instance(sql, values, error, sqlite3.Error) from error
+    if events:
+        sync.dispatch.after_cursor_execute(sync, cursor, sql, values, context, many)
+    return cursor

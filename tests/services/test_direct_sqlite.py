@@ -1,0 +1,153 @@
+"""A SQLite write transaction's statements go straight to ``sqlite3`` (``gateway.direct``): the same
+rows and values as through SQLAlchemy, every statement seen by the statement events, errors raised as
+SQLAlchemy raises them, and a single-item apply sent entirely that way."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.exc import IntegrityError
+
+from gateway import direct
+from gateway import store as s
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.ledger import _memo_with_items
+from tests import factories as f
+from tests.conftest import StatementCounter
+from tests.invariants import assert_invariants
+
+
+@pytest.fixture
+async def inline(settings: Settings) -> AsyncIterator[Database]:
+    if settings.sqlite_path is None:
+        pytest.skip("SQLite only: the inline write connection")
+    db = Database(settings.replace(sqlite_inline_writes=True))
+    assert db.write_engine is not db.engine
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+def _plain(row: Any) -> tuple[Any, ...]:
+    return tuple(row)
+
+
+async def test_rows_are_sqlalchemys_rows_with_the_same_values_and_types(inline: Database) -> None:
+    db = inline
+    acct = await f.account(db)
+    memo = await f.credit_memo(db, acct, f.item("5.00"), f.item("7.25"))
+    m = s.credit_memo_t
+    stmts: list[tuple[Any, dict[str, Any]]] = [
+        (_memo_with_items(False, False, False), {"ref": memo}),  # dates, booleans, labels
+        (select(m).where(m.c.id.in_(bindparam("ids", expanding=True))), {"ids": [memo, memo + 99]}),
+        (select(m.c.id).where(m.c.amount > 0, m.c.id == bindparam("pk")), {"pk": memo}),  # a constant
+    ]
+    async with db.connect(write=True) as conn:
+        assert direct.driver(conn) is not None
+        for stmt, params in stmts:
+            ours = (await direct.execute(conn, stmt, params)).all()
+            theirs = (await conn.execute(stmt, params)).all()
+            assert [_plain(r) for r in ours] == [_plain(r) for r in theirs] and ours
+            assert [type(v) for v in ours[0]] == [type(v) for v in theirs[0]]
+            assert ours[0]._mapping == dict(theirs[0]._mapping)
+        row = (await direct.execute(conn, stmts[0][0], stmts[0][1])).all()[0]
+        assert isinstance(row.memo_date, date) and isinstance(row.created_at, datetime)
+        assert row.reversed is False and row.amount == 1225 and row.item_amount in (500, 725)
+        # an empty list goes through SQLAlchemy (which writes the empty IN of this dialect)
+        assert (await direct.execute(conn, stmts[1][0], {"ids": []})).all() == []
+        await conn.rollback()
+
+
+async def test_insert_and_update_returning_convert_both_ways(inline: Database) -> None:
+    db = inline
+    acct = await f.account(db)
+    at = datetime(2026, 11, 24, 12, 30, 15, 250_000, tzinfo=UTC)
+    async with db.connect(write=True) as conn:
+        written = await s.insert_returning_row(
+            conn,
+            s.application_t,
+            kind="APPLY",
+            account_id=acct,
+            effective_date=date(2026, 11, 24),
+            amount=1,
+            currency="USD",
+            rule="FIFO",
+            created_by="test",
+            created_at=at,
+        )
+        back = (await conn.execute(select(s.application_t).where(s.application_t.c.id == written.id))).one()
+        assert _plain(written) == _plain(back)
+        assert written.effective_date == date(2026, 11, 24) and written.created_at.replace(tzinfo=UTC) == at
+        await conn.rollback()
+
+
+async def test_every_statement_is_seen_by_the_statement_events(inline: Database) -> None:
+    db = inline
+    acct = await f.account(db)
+    inv = await f.invoice(db, acct, f.item("10.00"))
+    memo = await f.credit_memo(db, acct, f.item("5.00"))
+    await f.settle(db, db.settings, memo, [(inv, "1.00")])  # the parts exist: a repeat apply
+    counted, through_sqlalchemy = StatementCounter(), []
+    engine = db.write_engine.sync_engine
+
+    def executed(conn: Any, clause: Any, *args: Any) -> None:
+        through_sqlalchemy.append(str(clause))
+
+    event.listen(engine, "before_cursor_execute", counted)
+    event.listen(engine, "before_execute", executed)
+    try:
+        with counted:
+            outcome = await f.settle(db, db.settings, memo, [(inv, "0.01")])
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+        event.remove(engine, "before_execute", executed)
+    assert outcome.application_id is not None
+    # the same 12 statements as always (tests/services/test_settlement_cost.py), none of them
+    # through SQLAlchemy's execution
+    assert counted.count == 12, counted.statements
+    assert through_sqlalchemy == []
+    async with db.connect() as conn:
+        balance = (
+            await conn.execute(select(s.receivable_t.c.balance).where(s.receivable_t.c.id == inv))
+        ).scalar()
+    assert balance == 899  # 10.00 - 1.00 - 0.01, in cents
+    await assert_invariants(db)
+
+
+async def test_a_refused_statement_raises_as_sqlalchemy_does_and_writes_nothing(inline: Database) -> None:
+    db = inline
+    acct = await f.account(db)
+    inv = await f.invoice(db, acct, f.item("10.00"))
+    memo = await f.credit_memo(db, acct, f.item("5.00"))
+    ip = s.item_part_t
+    with pytest.raises(IntegrityError) as raised:
+        async with db.connect(write=True) as conn:
+            await s.set_values(conn, s.receivable_t, inv, comment="changed")
+            ri = s.receivable_item_t
+            item = (await conn.execute(select(ri.c.id).where(ri.c.receivable_id == inv))).scalar_one()
+            await direct.execute(  # a part that does not exist: the foreign key refuses it
+                conn,
+                ip.insert(),
+                {
+                    "part_id": 10**9,
+                    "credit_memo_item_id": None,
+                    "target_item_id": item,
+                    "currency": "USD",
+                    "amount": 1,
+                },
+            )
+    assert "FOREIGN KEY" in str(raised.value.orig)
+    async with db.connect() as conn:
+        comment = (
+            await conn.execute(select(s.receivable_t.c.comment).where(s.receivable_t.c.id == inv))
+        ).scalar()
+    assert comment != "changed"
+    outcome = await f.settle(db, db.settings, memo, [(inv, "1.00")])  # the next write goes on
+    assert outcome.application_id is not None
+    await assert_invariants(db)
