@@ -15,6 +15,7 @@ from schema.enums import (
     SortDirection,
     TransferredToAccounting,
 )
+from schema.input_conversion import planned
 
 
 @strawberry.input
@@ -237,3 +238,6 @@ class EmailCreditMemoInput:
         default=None, description="Addresses; the account's bill-to address when omitted."
     )
     idempotency_key: str | None = None
+
+
+planned(list(globals().values()))  # every input type above is built by plan (schema.input_conversion)
