@@ -188,6 +188,9 @@ class Database:
         self.write_engine = (
             create_write_engine(settings) if engine is None and settings.sqlite_inline_writes else None
         ) or self.engine
+        # Inline SQLite: the write connection, kept from one write transaction to the next (they
+        # take turns on ``_writer``): no checkout, option and checkin per write (~65 µs of 1.6 ms).
+        self._kept: AsyncConnection | None = None
 
     @asynccontextmanager
     async def connect(self, *, write: bool = False, ping: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -235,7 +238,7 @@ class Database:
             try:
                 async with self._serialized(), self._in_line(queue) as turn:
                     await turn
-                    async with self.connect(write=True, ping=attempt > 0) as conn:
+                    async with self._write_transaction(ping=attempt > 0) as conn:
                         result = await fn(conn)
                         committing = True
                 await self.bus.publish("settlement:events", {})
@@ -248,6 +251,31 @@ class Database:
                 log.debug("retrying transaction after %s (attempt %d)", exc.orig, attempt + 1)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _write_transaction(self, *, ping: bool) -> Any:
+        """``connect(write=True)``, on the kept connection where there is one (inline SQLite)."""
+        if self._writer is None or self.write_engine is self.engine:
+            return self.connect(write=True, ping=ping)
+        return self._on_kept_connection()
+
+    @asynccontextmanager
+    async def _on_kept_connection(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction on the kept inline connection (the caller holds ``_writer``). A
+        transaction that does not commit (refused, failed, cancelled) is rolled back and its
+        connection closed: the next write starts from a fresh one."""
+        conn = self._kept
+        if conn is None or conn.closed or conn.invalidated:
+            conn = await self.write_engine.connect().start()
+            conn = self._kept = await conn.execution_options(sqlite_immediate=True)
+        committed = False
+        try:
+            async with conn.begin():
+                yield conn
+            committed = True
+        finally:
+            if not committed:
+                self._kept = None
+                await asyncio.shield(conn.close())
 
     @asynccontextmanager
     async def _serialized(self) -> AsyncIterator[None]:
@@ -300,6 +328,9 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            await kept.close()
         await self.bus.close()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()

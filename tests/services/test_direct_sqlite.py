@@ -17,6 +17,7 @@ from gateway import store as s
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.ledger import _memo_with_items
+from gateway.settlement.errors import Rejected
 from tests import factories as f
 from tests.conftest import StatementCounter
 from tests.invariants import assert_invariants
@@ -150,4 +151,38 @@ async def test_a_refused_statement_raises_as_sqlalchemy_does_and_writes_nothing(
     assert comment != "changed"
     outcome = await f.settle(db, db.settings, memo, [(inv, "1.00")])  # the next write goes on
     assert outcome.application_id is not None
+    await assert_invariants(db)
+
+
+async def test_write_transactions_keep_one_connection_until_one_does_not_commit(inline: Database) -> None:
+    db = inline
+    acct = await f.account(db)
+    inv = await f.invoice(db, acct, f.item("10.00"))
+    memo = await f.credit_memo(db, acct, f.item("5.00"))
+    checkouts: list[Any] = []
+
+    def checked_out(dbapi_connection: Any, *_: Any) -> None:
+        checkouts.append(dbapi_connection)
+
+    event.listen(db.write_engine.sync_engine, "checkout", checked_out)
+    try:
+        for _ in range(3):
+            await f.settle(db, db.settings, memo, [(inv, "0.01")])
+        assert len(checkouts) <= 1  # kept from one write to the next (1: the factories' was closed)
+        kept = db._kept
+        assert kept is not None and not kept.closed
+        with pytest.raises(Rejected):  # more than the memo has: refused, rolled back
+            await f.settle(db, db.settings, memo, [(inv, "9.00")])
+        assert kept.closed and db._kept is None  # a transaction that did not commit leaves nothing kept
+        before = len(checkouts)
+        outcome = await f.settle(db, db.settings, memo, [(inv, "1.00")])
+        assert outcome.application_id is not None and len(checkouts) == before + 1
+        assert db._kept is not None and db._kept is not kept
+    finally:
+        event.remove(db.write_engine.sync_engine, "checkout", checked_out)
+    async with db.connect() as conn:
+        balance = (
+            await conn.execute(select(s.receivable_t.c.balance).where(s.receivable_t.c.id == inv))
+        ).scalar()
+    assert balance == 897  # 10.00 - 3 × 0.01 - 1.00: the refused apply moved nothing
     await assert_invariants(db)
