@@ -132,8 +132,10 @@ def prepare(dialect: Dialect, stmt: Any, keys: tuple[str, ...], many: bool = Fal
 def driver(conn: AsyncConnection) -> sqlite3.Connection | None:
     """The ``sqlite3`` connection of an inline SQLite write connection (``gateway.inline_sqlite``),
     in a transaction; None for any other."""
-    fairy = conn.sync_connection.connection if conn.sync_connection is not None else None
-    inline = getattr(fairy, "driver_connection", None) if fairy is not None else None
+    sync = conn.sync_connection
+    if conn.dialect.name != "sqlite" or sync is None or sync.invalidated or sync.closed:
+        return None  # (SQLAlchemy raises what it raises for a lost or closed connection)
+    inline = sync.connection.driver_connection
     if not isinstance(inline, InlineConnection):
         return None
     raw = inline.sqlite

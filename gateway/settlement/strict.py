@@ -9,6 +9,7 @@ an internal error). Each refusal is an ``InvalidValue`` with the field path.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
@@ -106,8 +107,14 @@ def _walk(value: Any, field: tuple[str, ...], today: date, distance: int) -> Ite
         for n, item in enumerate(value):
             yield from _walk(item, (*field, str(n)), today, distance)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            yield from _walk(getattr(value, f.name), (*field, _camel(f.name)), today, distance)
+        for name, camel in _fields(type(value)):
+            yield from _walk(getattr(value, name), (*field, camel), today, distance)
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """A dataclass's fields and their camelCase names, worked out once per class."""
+    return tuple((f.name, _camel(f.name)) for f in dataclasses.fields(cls))
 
 
 def _camel(name: str) -> str:
