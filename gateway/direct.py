@@ -100,13 +100,8 @@ def prepare(dialect: Dialect, stmt: Any, keys: tuple[str, ...], many: bool = Fal
     SQLAlchemy converts, a value computed in Python."""
     if dialect.name != "sqlite":
         return None
-    compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=many)
-    if (
-        not compiled.positional
-        or compiled.literal_execute_params
-        or getattr(compiled, "insert_prefetch", None)
-        or getattr(compiled, "update_prefetch", None)
-    ):
+    compiled = compile_for_driver(dialect, stmt, keys, many)
+    if compiled is None:
         return None
     processors = compiled._bind_processors  # noqa: SLF001 - the converters SQLAlchemy would apply
     expanding = frozenset(b.key for b in compiled.post_compile_params)
@@ -127,6 +122,21 @@ def prepare(dialect: Dialect, stmt: Any, keys: tuple[str, ...], many: bool = Fal
     row = _row_type(tuple(c.keyname for c in columns)) if columns else None
     results = tuple(c.type._cached_result_processor(dialect, None) for c in columns)  # noqa: SLF001
     return _Prepared(compiled.string, tuple(params), expanding, row, results, any(results))
+
+
+def compile_for_driver(dialect: Dialect, stmt: Any, keys: tuple[str, ...], many: bool = False) -> Any:
+    """``stmt`` compiled for parameters ``keys`` (``many``: an executemany of rows with those keys),
+    or None when the driver cannot be given it as compiled: its parameters are not positional, or
+    SQLAlchemy computes a value in Python (a column default) or writes one into the SQL."""
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=many)
+    if (
+        not compiled.positional
+        or compiled.literal_execute_params
+        or getattr(compiled, "insert_prefetch", None)
+        or getattr(compiled, "update_prefetch", None)
+    ):
+        return None
+    return compiled
 
 
 def driver(conn: AsyncConnection) -> sqlite3.Connection | None:

@@ -313,16 +313,11 @@ def _driver_sql(dialect: Dialect, stmt: Any, keys: tuple[str, ...], many: bool =
     those keys), as the driver's SQL, when its parameters are positional and each is one of
     ``keys``: no value computed in Python (a column default, a constant), no list that expands.
     ``None``: execute it through SQLAlchemy."""
-    compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=many)
+    compiled = direct.compile_for_driver(dialect, stmt, keys, many)
+    if compiled is None:
+        return None
     names = tuple(compiled.positiontup or ())
-    if (
-        not compiled.positional
-        or set(names) - set(keys)
-        or compiled.literal_execute_params
-        or compiled.post_compile_params
-        or getattr(compiled, "insert_prefetch", None)
-        or getattr(compiled, "update_prefetch", None)
-    ):
+    if set(names) - set(keys) or compiled.post_compile_params:
         return None
     processors = compiled._bind_processors  # noqa: SLF001 - the converters SQLAlchemy would apply
     return _DriverSQL(compiled.string, names, {n: processors[n] for n in names if n in processors})

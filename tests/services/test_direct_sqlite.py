@@ -35,6 +35,13 @@ async def inline(settings: Settings) -> AsyncIterator[Database]:
         await db.dispose()
 
 
+@pytest.fixture
+async def documents(inline: Database) -> tuple[int, int]:
+    """An invoice of 10.00 and a credit memo of 5.00 on one account: (invoice, memo)."""
+    acct = await f.account(inline)
+    return await f.invoice(inline, acct, f.item("10.00")), await f.credit_memo(inline, acct, f.item("5.00"))
+
+
 def _plain(row: Any) -> tuple[Any, ...]:
     return tuple(row)
 
@@ -88,11 +95,11 @@ async def test_insert_and_update_returning_convert_both_ways(inline: Database) -
         await conn.rollback()
 
 
-async def test_every_statement_is_seen_by_the_statement_events(inline: Database) -> None:
+async def test_every_statement_is_seen_by_the_statement_events(
+    inline: Database, documents: tuple[int, int]
+) -> None:
     db = inline
-    acct = await f.account(db)
-    inv = await f.invoice(db, acct, f.item("10.00"))
-    memo = await f.credit_memo(db, acct, f.item("5.00"))
+    inv, memo = documents
     await f.settle(db, db.settings, memo, [(inv, "1.00")])  # the parts exist: a repeat apply
     counted, through_sqlalchemy = StatementCounter(), []
     engine = db.write_engine.sync_engine
@@ -121,11 +128,11 @@ async def test_every_statement_is_seen_by_the_statement_events(inline: Database)
     await assert_invariants(db)
 
 
-async def test_a_refused_statement_raises_as_sqlalchemy_does_and_writes_nothing(inline: Database) -> None:
+async def test_a_refused_statement_raises_as_sqlalchemy_does_and_writes_nothing(
+    inline: Database, documents: tuple[int, int]
+) -> None:
     db = inline
-    acct = await f.account(db)
-    inv = await f.invoice(db, acct, f.item("10.00"))
-    memo = await f.credit_memo(db, acct, f.item("5.00"))
+    inv, memo = documents
     ip = s.item_part_t
     with pytest.raises(IntegrityError) as raised:
         async with db.connect(write=True) as conn:
@@ -154,11 +161,11 @@ async def test_a_refused_statement_raises_as_sqlalchemy_does_and_writes_nothing(
     await assert_invariants(db)
 
 
-async def test_write_transactions_keep_one_connection_until_one_does_not_commit(inline: Database) -> None:
+async def test_write_transactions_keep_one_connection_until_one_does_not_commit(
+    inline: Database, documents: tuple[int, int]
+) -> None:
     db = inline
-    acct = await f.account(db)
-    inv = await f.invoice(db, acct, f.item("10.00"))
-    memo = await f.credit_memo(db, acct, f.item("5.00"))
+    inv, memo = documents
     checkouts: list[Any] = []
 
     def checked_out(dbapi_connection: Any, *_: Any) -> None:
