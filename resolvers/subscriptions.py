@@ -100,9 +100,14 @@ def _with_progress(row: Row[Any], processed: int) -> Any:
 
 
 async def _next(queue: asyncio.Queue[dict[str, Any]]) -> dict[str, Any] | None:
-    """The next bus message, or None after POLL_SECONDS: rows are re-read either way."""
+    """The next bus message, or None after POLL_SECONDS: rows are re-read either way.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it returns the message instead of raising when the
+    subscription is cancelled (its client gone) in the same turn as a message arrives, and the
+    subscription would go on for nobody, its WebSocket's task never ending."""
     try:
-        return await asyncio.wait_for(queue.get(), POLL_SECONDS)
+        async with asyncio.timeout(POLL_SECONDS):
+            return await queue.get()
     except TimeoutError:
         return None
 

@@ -218,3 +218,20 @@ async def test_two_instances_share_events_and_job_progress_through_redis(
         ("APPLIED", "1.00"),
         ("APPLIED", "2.00"),
     ]
+
+
+async def test_a_subscription_cancelled_as_a_bus_message_arrives_is_cancelled() -> None:
+    """A client that vanishes while events are being published: the WebSocket handler cancels the
+    subscription's task in the same turn as a message reaches its queue, and the task must end (on
+    Python 3.11 ``asyncio.wait_for`` returned the message instead, and the subscription read on for
+    nobody, its WebSocket's task never finishing)."""
+    from resolvers.subscriptions import _next
+
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    waiting = asyncio.create_task(_next(queue))
+    while not queue._getters:  # type: ignore[attr-defined]  # the task waits on the queue
+        await asyncio.sleep(0)
+    queue.put_nowait({"kind": "APPLIED"})
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
