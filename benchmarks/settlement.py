@@ -1,5 +1,6 @@
 """``scripts/bench settlement``: single-item applies per second through the HTTP app with 1 and 16
-concurrent clients, as a ratio of the same server's ``{ __typename }`` rate, with p99; the statements
+concurrent clients (all on one memo, then each on its own), as a ratio of the same server's
+``{ __typename }`` rate, with p99; the statements
 of one apply and the floor (those statements replayed with the plain driver); and a synchronous
 apply at the TOTAL_ITEMS limit (a 1,000-item memo to 14 invoices of 1,000 items), each the first
 apply of a fresh process, three times: the median wall time and the peak memory."""
@@ -45,13 +46,15 @@ SERVER_ENV = {
 
 
 async def _drive(
-    base: Base, query: str, variables: dict[str, str], clients: int, seconds: float
+    base: Base, query: str, variables: dict[str, str] | list[dict[str, str]], clients: int, seconds: float
 ) -> tuple[int, float, list[float]]:
-    """``clients`` concurrent clients for ``seconds``: requests answered, elapsed, latencies (s)."""
+    """``clients`` concurrent clients for ``seconds``: requests answered, elapsed, latencies (s).
+    ``variables``: the same for every client, or one per client."""
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
+    each = variables if isinstance(variables, list) else [variables] * clients
 
-    async def client() -> None:
+    async def client(variables: dict[str, str]) -> None:
         async with httpx.AsyncClient(base_url=base, timeout=60, headers=base.headers) as c:
             while time.perf_counter() < deadline:
                 start = time.perf_counter()
@@ -63,7 +66,7 @@ async def _drive(
                     assert body["data"]["applyCreditMemo"]["application"], body
 
     start = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
+    await asyncio.gather(*(client(variables) for variables in each[:clients]))
     return len(latencies), time.perf_counter() - start, latencies
 
 
@@ -72,7 +75,9 @@ def _p99_ms(latencies: list[float]) -> float:
     return 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
 
 
-async def rate(base: Base, query: str, variables: dict[str, str], clients: int) -> tuple[float, float]:
+async def rate(
+    base: Base, query: str, variables: dict[str, str] | list[dict[str, str]], clients: int
+) -> tuple[float, float]:
     """Requests per second and p99 latency (ms) of ``clients`` concurrent clients for SECONDS."""
     done, elapsed, latencies = await _drive(base, query, variables, clients, SECONDS)
     return done / elapsed, _p99_ms(latencies)
@@ -153,6 +158,7 @@ async def run(args: argparse.Namespace) -> None:
         async with database(pg) as url:
             db = Database(Settings(database_url=url))
             variables = await single_item_setup(db)
+            apart = [await single_item_setup(db) for _ in range(16)]  # a memo and an invoice per client
             statements, captured = await statements_per_apply(db, variables)
             await db.dispose()
             async with server(url, **SERVER_ENV) as base:
@@ -162,7 +168,11 @@ async def run(args: argparse.Namespace) -> None:
                 t16, _ = await rate(base, TYPENAME, {}, 16)
                 before = await served_within(base)
                 sixteen, p99_sixteen = await rate(base, APPLY, variables, 16)
-                served = {le: n - before.get(le, 0) for le, n in (await served_within(base)).items()}
+                between = await served_within(base)
+                sixteen_apart, p99_apart = await rate(base, APPLY, apart, 16)
+                after = await served_within(base)
+                served = {le: n - before.get(le, 0) for le, n in between.items()}
+                served_apart = {le: n - between.get(le, 0) for le, n in after.items()}
             floor_rate = await floor(url, captured)
             # each in a fresh process (its first apply: nothing compiled or cached yet); the median
             # of LIMIT_RUNS, since one run on a shared machine moves by ±30%
@@ -181,6 +191,11 @@ async def run(args: argparse.Namespace) -> None:
             print(
                 f"  the same 16 clients, server-side        {served[0.1] / served[INF]:6.1%} answered within 100 ms,"
                 f" {served[0.05] / served[INF]:6.1%} within 50 ms  (its own latency histogram, /metrics)"
+            )
+            print(
+                f"  16 clients, each its own memo         {sixteen_apart:8.1f} /s  = {sixteen_apart / t16:5.1%} of __typename"
+                f"  p99 {p99_apart:7.1f} ms  ({sixteen_apart / one:4.2f}x 1 client);"
+                f" server-side {served_apart[0.1] / served_apart[INF]:6.1%} within 100 ms"
             )
             print(
                 f"  the server's CPU per request, 1 client  {cpu_t1:6.2f} ms __typename,"
