@@ -229,8 +229,11 @@ async def test_a_subscription_cancelled_as_a_bus_message_arrives_is_cancelled() 
 
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     waiting = asyncio.create_task(_next(queue))
-    while not queue._getters:  # type: ignore[attr-defined]  # the task waits on the queue
+    for _ in range(100):  # loop turns until the task waits on the queue
+        if queue._getters:  # type: ignore[attr-defined]
+            break
         await asyncio.sleep(0)
+    assert queue._getters, "the subscription's wait never reached the queue"  # type: ignore[attr-defined]
     queue.put_nowait({"kind": "APPLIED"})
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
