@@ -1,4 +1,5 @@
-"""A SQLite write transaction's statements sent straight to ``sqlite3``, past SQLAlchemy's execution.
+"""A write transaction's statements sent straight to the driver (``sqlite3``, asyncpg), past
+SQLAlchemy's execution.
 
 A write transaction on SQLite runs on the event loop's thread (``gateway.inline_sqlite``), so each of
 its statements could cost what SQLite costs: 2–5 µs for a single-row statement here. Through
@@ -16,9 +17,15 @@ transaction SQLAlchemy began:
 - a long statement (a chunk of a large write) is followed by a turn of the event loop, as the inline
   connection's own cursor does.
 
-Any other connection (PostgreSQL, SQLite through aiosqlite's thread) and any statement that cannot be
-sent as compiled (an empty ``IN`` list, a value computed in Python) go through SQLAlchemy: callers
-get rows with the same names either way.
+On PostgreSQL a statement of a connection in a transaction goes to asyncpg's ``fetch`` the same way
+(the connection's own prepared-statement cache; asyncpg's ``BEGIN`` first, as SQLAlchemy's cursor
+sends it), a list parameter's ``$n`` rendered for its length (once per length), and an error or a
+cancellation goes through SQLAlchemy's own handling of a statement's error: raised as SQLAlchemy
+raises it, a dropped connection invalidated (``Database.write`` runs its transaction again).
+
+Any other connection (SQLite through aiosqlite's thread, a connection not in a transaction) and any
+statement that cannot be sent as compiled (an empty ``IN`` list, a value computed in Python) go
+through SQLAlchemy: callers get rows with the same names either way.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Dialect
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from gateway.inline_sqlite import InlineConnection, breathe
 
@@ -75,6 +83,7 @@ class _Prepared(NamedTuple):
     row: Callable[..., Any] | None  # the row type (None: no rows)
     results: tuple[Callable[[Any], Any] | None, ...]  # each column's converter
     converts: bool  # any result converter at all
+    compiled: Any  # SQLAlchemy's compiled statement (PostgreSQL renders its lists' ``$n`` from it)
 
 
 _MISSING = object()
@@ -95,10 +104,10 @@ def _row_type(keys: tuple[str, ...]) -> Any:
 
 @functools.lru_cache(maxsize=512)
 def prepare(dialect: Dialect, stmt: Any, keys: tuple[str, ...], many: bool = False) -> _Prepared | None:
-    """``stmt`` compiled once for parameters ``keys`` (SQLite's positional ``?``), or None when it
-    cannot be sent as compiled: a parameter neither given nor constant, a list parameter whose values
-    SQLAlchemy converts, a value computed in Python."""
-    if dialect.name != "sqlite":
+    """``stmt`` compiled once for parameters ``keys`` (SQLite's positional ``?``, asyncpg's ``$n``), or
+    None when it cannot be sent as compiled: a parameter neither given nor constant, a list parameter
+    whose values SQLAlchemy converts, a value computed in Python."""
+    if dialect.name != "sqlite" and dialect.driver != "asyncpg":
         return None
     compiled = compile_for_driver(dialect, stmt, keys, many)
     if compiled is None:
@@ -121,7 +130,7 @@ def prepare(dialect: Dialect, stmt: Any, keys: tuple[str, ...], many: bool = Fal
     columns = compiled._result_columns  # noqa: SLF001 - the statement's result columns, in order
     row = _row_type(tuple(c.keyname for c in columns)) if columns else None
     results = tuple(c.type._cached_result_processor(dialect, None) for c in columns)  # noqa: SLF001
-    return _Prepared(compiled.string, tuple(params), expanding, row, results, any(results))
+    return _Prepared(compiled.string, tuple(params), expanding, row, results, any(results), compiled)
 
 
 def compile_for_driver(dialect: Dialect, stmt: Any, keys: tuple[str, ...], many: bool = False) -> Any:
@@ -152,6 +161,84 @@ def driver(conn: AsyncConnection) -> sqlite3.Connection | None:
     return raw if raw.in_transaction else None
 
 
+def asyncpg_adapter(conn: AsyncConnection) -> Any | None:
+    """SQLAlchemy's adapter of the asyncpg connection of a PostgreSQL connection in a transaction
+    (asyncpg's own transaction begins with its first statement, as SQLAlchemy's cursor begins it);
+    None for any other."""
+    sync = conn.sync_connection
+    if conn.dialect.driver != "asyncpg" or sync is None or sync.invalidated or sync.closed:
+        return None
+    if not sync.in_transaction():  # (SQLAlchemy begins one on its first statement; this would not)
+        return None
+    return sync.connection.dbapi_connection
+
+
+def _dollar_values(p: _Prepared, params: dict[str, Any]) -> tuple[str | None, list[Any]]:
+    """asyncpg's SQL and values: a list parameter's values in its place, its ``$n`` rendered for its
+    length (and the later ones moved); SQL None when SQLAlchemy would render them otherwise."""
+    values: list[Any] = []
+    for name, constant, convert in p.params:
+        value = params[name] if constant is _MISSING else constant
+        if name in p.expanding:
+            values.extend(value)
+        else:
+            values.append(convert(value) if convert is not None else value)
+    if not p.expanding:
+        return p.sql, values
+    lengths = tuple((name, len(params[name])) for name, _, _ in p.params if name in p.expanding)
+    return _expanded(p.compiled, lengths), values
+
+
+@functools.lru_cache(maxsize=512)
+def _expanded(compiled: Any, lengths: tuple[tuple[str, int], ...]) -> str | None:
+    """``compiled``'s SQL with its list parameters rendered for ``lengths`` (as SQLAlchemy renders
+    them for each execution), or None when its parameters would not come in the order of ours."""
+    expanded = compiled._process_parameters_for_postcompile({n: [None] * k for n, k in lengths})  # noqa: SLF001
+    counts = dict(lengths)
+    ours = [
+        f"{name}_{i}" if name in counts else name
+        for name in compiled.positiontup
+        for i in (range(1, counts[name] + 1) if name in counts else (0,))
+    ]
+    return expanded.statement if list(expanded.positiontup) == ours else None
+
+
+async def _fetch(conn: AsyncConnection, adapter: Any, sql: str, values: list[Any]) -> Any:
+    """One statement on asyncpg (its rows), in the transaction SQLAlchemy began, between the
+    connection's statement events. Its errors, a cancellation included, go through SQLAlchemy's own
+    handling: raised as SQLAlchemy raises them, a lost connection invalidated."""
+    sync = conn.sync_connection
+    assert sync is not None
+    events = sync._has_events or sync.engine._has_events  # noqa: SLF001
+    context = SimpleNamespace(executemany=False)
+    if events:
+        for fn in sync.dispatch.before_cursor_execute:
+            sql, values = fn(sync, None, sql, values, context, False)
+    try:
+        async with adapter._execute_mutex:  # noqa: SLF001
+            try:
+                if adapter._transaction is None:  # noqa: SLF001
+                    await adapter._start_transaction()  # noqa: SLF001 - as SQLAlchemy's cursor does
+                records = await adapter._connection.fetch(sql, *values)  # noqa: SLF001
+            except Exception as error:
+                adapter._handle_exception(error)  # noqa: SLF001 - raises it as the DB-API error
+    except BaseException as error:
+        await greenlet_spawn(_handle, sync, error, sql, values)
+        raise  # (_handle raises)
+    if events:
+        sync.dispatch.after_cursor_execute(sync, None, sql, values, context, False)
+    return records
+
+
+def _handle(sync: Any, error: BaseException, sql: str, values: list[Any]) -> None:
+    """SQLAlchemy's handling of a statement's error, with the error as the one being handled (it
+    reads ``sys.exc_info()``), in a greenlet of its own (closing a lost connection awaits)."""
+    try:
+        raise error
+    except BaseException:
+        sync._handle_dbapi_exception(error, sql, values, None, None)  # noqa: SLF001
+
+
 def _values(p: _Prepared, params: dict[str, Any]) -> tuple[str, list[Any]]:
     sql, values = p.sql, []
     for name, constant, convert in p.params:
@@ -166,26 +253,53 @@ def _values(p: _Prepared, params: dict[str, Any]) -> tuple[str, list[Any]]:
 
 async def execute(conn: AsyncConnection, stmt: Any, params: dict[str, Any] | None = None) -> Any:
     """``conn.execute(stmt, params)``: the rows (``Rows``), sent straight to ``sqlite3`` when
-    ``conn`` is an inline SQLite write connection, else through SQLAlchemy (its ``Result``)."""
+    ``conn`` is an inline SQLite write connection, or to asyncpg when it is a PostgreSQL connection in
+    a transaction; else through SQLAlchemy (its ``Result``)."""
     params = params or {}
     raw = driver(conn)
-    p = prepare(conn.dialect, stmt, tuple(params)) if raw is not None else None
-    if raw is None or p is None or any(not params[name] for name in p.expanding):
+    adapter = asyncpg_adapter(conn) if raw is None else None
+    p = prepare(conn.dialect, stmt, tuple(params)) if raw is not None or adapter is not None else None
+    if p is None or any(not params[name] for name in p.expanding):
         return await conn.execute(stmt, params)
-    sql, values = _values(p, params)
-    started = time.perf_counter()
-    cursor = _run(conn, raw, sql, values, many=False)
-    try:
-        fetched = cursor.fetchall() if p.row is not None else []
-    finally:
-        cursor.close()
-    await breathe(started)
+    if adapter is not None:
+        sql, values = _dollar_values(p, params)
+        if sql is None:
+            return await conn.execute(stmt, params)
+        fetched: Any = await _fetch(conn, adapter, sql, values)
+    else:
+        assert raw is not None
+        sql, values = _values(p, params)
+        started = time.perf_counter()
+        cursor = _run(conn, raw, sql, values, many=False)
+        try:
+            fetched = cursor.fetchall() if p.row is not None else []
+        finally:
+            cursor.close()
+        await breathe(started)
     if p.row is None:
         return Rows([])
     make, results = p.row, p.results
     if not p.converts:
         return Rows([make(*r) for r in fetched])
     return Rows([make(*(f(v) if f else v for f, v in zip(results, r, strict=True))) for r in fetched])
+
+
+async def exec_driver_sql(conn: AsyncConnection, sql: str, values: tuple[Any, ...]) -> Any:
+    """``conn.exec_driver_sql(sql, values)`` (the driver's SQL and values, nothing converted): its rows,
+    sent straight to asyncpg when ``conn`` is a PostgreSQL connection in a transaction."""
+    adapter = asyncpg_adapter(conn)
+    if adapter is None:
+        return await conn.exec_driver_sql(sql, values)
+    records = await _fetch(conn, adapter, sql, list(values))
+    if not records:
+        return Rows([])
+    make = _row_type_of(tuple(records[0].keys()))
+    return Rows([make(*r) for r in records])
+
+
+@functools.lru_cache(maxsize=256)
+def _row_type_of(keys: tuple[str, ...]) -> Any:
+    return _row_type(keys)
 
 
 async def executemany(conn: AsyncConnection, sql: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -277,7 +277,7 @@ class Writes:
             driver.sql,
         )
         self.waiting.clear()
-        return await self.conn.exec_driver_sql(combined, tuple(values))
+        return await direct.exec_driver_sql(self.conn, combined, tuple(values))
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
