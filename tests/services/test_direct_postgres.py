@@ -169,12 +169,15 @@ async def test_a_cancelled_statement_invalidates_its_connection_and_the_next_wri
     admin = await _admin(pg)
     try:
         deadline = time.monotonic() + 30
-        while not backends or not await admin.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep%'"
-            " AND state = 'active'",
-            backends[0],
+        # (every turn awaits the server, so the write's task runs meanwhile)
+        while not (
+            sleeping := await admin.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%pg_sleep(%'"
+            )
         ):
             assert not task.done() and time.monotonic() < deadline, "the statement never ran"
+        assert backends == [sleeping]
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
