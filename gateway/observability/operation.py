@@ -66,9 +66,25 @@ class ObserveOperation(SchemaExtension):
                 path=error.path,
                 extensions={"code": "SERVICE_UNAVAILABLE", "requestId": rid},
             )
-        if not (error.extensions or {}).get("requestId"):
-            error.extensions = {**(error.extensions or {}), "requestId": rid}
+        return with_request_id(error, rid)
+
+
+def with_request_id(error: GraphQLError, rid: str) -> GraphQLError:
+    """``error`` with the request's id in its extensions (one it already has is kept), as a new
+    error: the error itself may be shared between requests (strawberry's ``ValidationCache`` keeps a
+    document's validation errors), so writing the id on it would answer a later request with the
+    first one's id."""
+    if (error.extensions or {}).get("requestId"):
         return error
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions={**(error.extensions or {}), "requestId": rid},
+    )
 
 
 def note_result(result: ExecutionResult, principal: object = None) -> None:
@@ -84,6 +100,4 @@ def note_result(result: ExecutionResult, principal: object = None) -> None:
         if info is not None:
             info.errors = len(result.errors)
         rid = request_id()
-        for error in result.errors:
-            if not (error.extensions or {}).get("requestId"):
-                error.extensions = {**(error.extensions or {}), "requestId": rid}
+        result.errors = [with_request_id(error, rid) for error in result.errors]

@@ -65,6 +65,30 @@ def test_text_on_a_terminal_json_elsewhere() -> None:
         Settings(log_format="yaml")
 
 
+async def test_each_request_s_errors_carry_its_own_id_though_the_document_s_errors_are_cached(
+    http: httpx.AsyncClient,
+) -> None:
+    """A document's validation errors are cached (strawberry's ``ValidationCache``) and so shared
+    between requests: the id must go on a copy, or every later request with the same invalid
+    document answers with the first one's id (and concurrent requests write over one another's)."""
+    invalid = {"query": "query($a: String!) { account(id: $a) { number } }", "variables": {"a": "x"}}
+    answers = [
+        await http.post("/graphql", json=invalid, headers={"X-Request-Id": f"req-{n}"}) for n in range(3)
+    ]
+    for n, answer in enumerate(answers):
+        errors = answer.json()["errors"]
+        assert errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", errors
+        assert errors[0]["locations"] == answers[0].json()["errors"][0]["locations"] != []
+        assert [e["extensions"]["requestId"] for e in errors] == [f"req-{n}"] * len(errors)
+    # at once, the same: each answer carries its own request's id
+    together = await asyncio.gather(
+        *(http.post("/graphql", json=invalid, headers={"X-Request-Id": f"at-once-{n}"}) for n in range(4))
+    )
+    assert [r.json()["errors"][0]["extensions"]["requestId"] for r in together] == [
+        f"at-once-{n}" for n in range(4)
+    ]
+
+
 async def test_every_request_has_an_id_and_one_access_line(
     http: httpx.AsyncClient, db: Database, log_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
