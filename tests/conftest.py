@@ -134,6 +134,27 @@ class StatementCounter:
         return len(self.statements)
 
 
+@contextlib.contextmanager
+def statements_sent(db: Database) -> Iterator[tuple[StatementCounter, list[str]]]:
+    """The write engine's statements while the block runs: those sent to the driver (a counter of
+    ``before_cursor_execute``) and those that went through SQLAlchemy's execution (``before_execute``;
+    the driver-direct path of ``gateway.direct`` sends none)."""
+    counted, through_sqlalchemy = StatementCounter(), []
+    engine = db.write_engine.sync_engine
+
+    def executed(conn: Any, clause: Any, *args: Any) -> None:
+        through_sqlalchemy.append(str(clause))
+
+    event.listen(engine, "before_cursor_execute", counted)
+    event.listen(engine, "before_execute", executed)
+    try:
+        with counted:
+            yield counted, through_sqlalchemy
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+        event.remove(engine, "before_execute", executed)
+
+
 @pytest.fixture
 def sql(db: Database) -> Iterator[StatementCounter]:
     counter = StatementCounter()

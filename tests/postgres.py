@@ -1,12 +1,13 @@
 """Helpers for tests on the suite's PostgreSQL server: creating and dropping a database, emptying one,
-and waiting (on an observed
-state, never a sleep) until a backend waits for a lock."""
+waiting (on an observed state, never a sleep) until a backend waits for a lock, and ending a
+backend as a server restart or a network failure would."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -49,3 +50,16 @@ async def until_waiting_for_a_lock(
                 return
         assert time.monotonic() < deadline, "nothing waited for a lock"
         await asyncio.sleep(0.01)
+
+
+async def terminate(url: str, pid: int) -> None:
+    """End the backend ``pid`` (``pg_terminate_backend``) and wait until the server has let it go
+    (deadline 30 s): its connection is dropped, as by a server restart."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+        deadline = time.monotonic() + 30
+        while await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
+            assert time.monotonic() < deadline, "the server kept the terminated backend"
+    finally:
+        await conn.close()

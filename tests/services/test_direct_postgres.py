@@ -22,7 +22,8 @@ from gateway import store as s
 from gateway.db import Database
 from gateway.ledger import _memo_with_items, _targets_with_items
 from tests import factories as f
-from tests.conftest import StatementCounter
+from tests import postgres
+from tests.conftest import statements_sent
 from tests.invariants import assert_invariants
 
 
@@ -81,20 +82,8 @@ async def test_every_statement_is_seen_by_the_statement_events_and_none_goes_thr
 ) -> None:
     (inv, *_), memo = await _documents(pg)
     await f.settle(pg, pg.settings, memo, [(inv, "1.00")])  # the parts exist: a repeat apply
-    counted, through_sqlalchemy = StatementCounter(), []
-    engine = pg.write_engine.sync_engine
-
-    def executed(conn: Any, clause: Any, *args: Any) -> None:
-        through_sqlalchemy.append(str(clause))
-
-    event.listen(engine, "before_cursor_execute", counted)
-    event.listen(engine, "before_execute", executed)
-    try:
-        with counted:
-            outcome = await f.settle(pg, pg.settings, memo, [(inv, "0.01")])
-    finally:
-        event.remove(engine, "before_cursor_execute", counted)
-        event.remove(engine, "before_execute", executed)
+    with statements_sent(pg) as (counted, through_sqlalchemy):
+        outcome = await f.settle(pg, pg.settings, memo, [(inv, "0.01")])
     assert outcome.application_id is not None
     # the same 4 statements as always (tests/services/test_settlement_cost.py): lock the memo, lock
     # the invoice, read the parts, one write; none of them through SQLAlchemy's execution
@@ -143,7 +132,7 @@ async def test_an_apply_whose_connection_the_server_dropped_runs_again_and_moves
     dropped = await pg.write(_backend)  # the pool's one connection, idle now
     checkouts: list[Any] = []
     event.listen(pg.write_engine.sync_engine, "checkout", lambda *a: checkouts.append(a))
-    await _terminate(pg, dropped)
+    await postgres.terminate(pg.settings.database_url, dropped)
     outcome = await f.settle(pg, pg.settings, memo, [(inv, "0.25")])
     assert outcome.application_id is not None
     assert len(checkouts) == 2  # the dropped connection, then a fresh one
@@ -200,14 +189,3 @@ async def _backend(conn: AsyncConnection) -> int:
 
 async def _admin(pg: Database) -> asyncpg.Connection:
     return await asyncpg.connect(pg.settings.database_url.replace("postgresql+asyncpg", "postgresql"))
-
-
-async def _terminate(pg: Database, pid: int) -> None:
-    admin = await _admin(pg)
-    try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-        deadline = time.monotonic() + 30
-        while await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
-            assert time.monotonic() < deadline, "the server kept the terminated backend"
-    finally:
-        await admin.close()

@@ -19,7 +19,7 @@ from gateway.db import Database
 from gateway.ledger import _memo_with_items
 from gateway.settlement.errors import Rejected
 from tests import factories as f
-from tests.conftest import StatementCounter
+from tests.conftest import statements_sent
 from tests.invariants import assert_invariants
 
 
@@ -101,20 +101,8 @@ async def test_every_statement_is_seen_by_the_statement_events(
     db = inline
     inv, memo = documents
     await f.settle(db, db.settings, memo, [(inv, "1.00")])  # the parts exist: a repeat apply
-    counted, through_sqlalchemy = StatementCounter(), []
-    engine = db.write_engine.sync_engine
-
-    def executed(conn: Any, clause: Any, *args: Any) -> None:
-        through_sqlalchemy.append(str(clause))
-
-    event.listen(engine, "before_cursor_execute", counted)
-    event.listen(engine, "before_execute", executed)
-    try:
-        with counted:
-            outcome = await f.settle(db, db.settings, memo, [(inv, "0.01")])
-    finally:
-        event.remove(engine, "before_cursor_execute", counted)
-        event.remove(engine, "before_execute", executed)
+    with statements_sent(db) as (counted, through_sqlalchemy):
+        outcome = await f.settle(db, db.settings, memo, [(inv, "0.01")])
     assert outcome.application_id is not None
     # the same 12 statements as always (tests/services/test_settlement_cost.py), none of them
     # through SQLAlchemy's execution

@@ -4,16 +4,15 @@ finds its connection dropped runs again, once, on another."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db import Database
+from tests import postgres
 
 
 async def _backend(conn: AsyncConnection) -> int:
@@ -44,7 +43,7 @@ async def test_a_reads_checkout_is_checked_by_one_round_trip_and_a_writes_is_not
 
 async def test_a_connection_the_server_dropped_is_replaced_before_a_request_uses_it(pg: Database) -> None:
     dropped = await pg.read(_backend)
-    await _terminate(pg, dropped)
+    await postgres.terminate(pg.settings.database_url, dropped)
     # the pooled connection is dead; the request gets a fresh one, not an error
     assert await pg.read(_backend) != dropped
     assert await pg.read(lambda conn: conn.scalar(text("SELECT 41 + 1"))) == 42
@@ -54,7 +53,7 @@ async def test_a_write_whose_connection_the_server_dropped_runs_again_and_writes
     await pg.write(lambda conn: conn.execute(text("CREATE TABLE IF NOT EXISTS pool_probe (n integer)")))
     await pg.write(lambda conn: conn.execute(text("DELETE FROM pool_probe")))
     dropped = await pg.read(_backend)  # the pool's one connection, idle now
-    await _terminate(pg, dropped)
+    await postgres.terminate(pg.settings.database_url, dropped)
     attempts: list[int] = []
 
     async def insert(conn: AsyncConnection) -> None:
@@ -77,7 +76,9 @@ async def test_a_write_that_loses_its_connection_at_commit_is_not_run_again(pg: 
     async def insert_then_lose_the_connection(conn: AsyncConnection) -> None:
         attempts.append(len(attempts) + 1)
         await conn.execute(text("INSERT INTO pool_probe VALUES (1)"))
-        await _terminate(pg, await _backend(conn))  # COMMIT goes to a dropped connection
+        await postgres.terminate(
+            pg.settings.database_url, await _backend(conn)
+        )  # COMMIT goes to a dropped connection
 
     try:
         with pytest.raises(DBAPIError) as lost:
@@ -86,14 +87,3 @@ async def test_a_write_that_loses_its_connection_at_commit_is_not_run_again(pg: 
         assert attempts == [1]
     finally:
         await pg.write(lambda conn: conn.execute(text("DROP TABLE pool_probe")))
-
-
-async def _terminate(pg: Database, pid: int) -> None:
-    admin = await asyncpg.connect(pg.settings.database_url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-        deadline = time.monotonic() + 30
-        while await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
-            assert time.monotonic() < deadline, "the server kept the terminated backend"
-    finally:
-        await admin.close()
