@@ -134,6 +134,19 @@ class StatementCounter:
         return len(self.statements)
 
 
+async def assert_direct_rows_are_sqlalchemys(conn: Any, stmts: list[tuple[Any, dict[str, Any]]]) -> None:
+    """Each statement sent straight to the driver (``gateway.direct``) answers the rows SQLAlchemy
+    answers: the same values of the same types, by position and by name (none of them empty)."""
+    from gateway import direct
+
+    for stmt, params in stmts:
+        ours = (await direct.execute(conn, stmt, params)).all()
+        theirs = (await conn.execute(stmt, params)).all()
+        assert [tuple(r) for r in ours] == [tuple(r) for r in theirs] and ours
+        assert [type(v) for v in ours[0]] == [type(v) for v in theirs[0]]
+        assert ours[0]._mapping == dict(theirs[0]._mapping)
+
+
 @contextlib.contextmanager
 def statements_sent(db: Database) -> Iterator[tuple[StatementCounter, list[str]]]:
     """The write engine's statements while the block runs: those sent to the driver (a counter of

@@ -19,7 +19,7 @@ from gateway.db import Database
 from gateway.ledger import _memo_with_items
 from gateway.settlement.errors import Rejected
 from tests import factories as f
-from tests.conftest import statements_sent
+from tests.conftest import assert_direct_rows_are_sqlalchemys, statements_sent
 from tests.invariants import assert_invariants
 
 
@@ -58,12 +58,7 @@ async def test_rows_are_sqlalchemys_rows_with_the_same_values_and_types(inline: 
     ]
     async with db.connect(write=True) as conn:
         assert direct.driver(conn) is not None
-        for stmt, params in stmts:
-            ours = (await direct.execute(conn, stmt, params)).all()
-            theirs = (await conn.execute(stmt, params)).all()
-            assert [_plain(r) for r in ours] == [_plain(r) for r in theirs] and ours
-            assert [type(v) for v in ours[0]] == [type(v) for v in theirs[0]]
-            assert ours[0]._mapping == dict(theirs[0]._mapping)
+        await assert_direct_rows_are_sqlalchemys(conn, stmts)
         row = (await direct.execute(conn, stmts[0][0], stmts[0][1])).all()[0]
         assert isinstance(row.memo_date, date) and isinstance(row.created_at, datetime)
         assert row.reversed is False and row.amount == 1225 and row.item_amount in (500, 725)
