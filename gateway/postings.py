@@ -256,9 +256,12 @@ class Writes:
             return
         self.waiting.append((name or f"w{len(self.waiting)}", driver.sql, driver.values(params)))
 
-    async def exec_driver_sql(self, sql: str, params: tuple[Any, ...]) -> None:
+    async def exec_driver_sql(self, sql: str, params: tuple[Any, ...], *, name: str | None = None) -> None:
+        """``sql`` in the driver's form (``$n``); ``name`` as for ``execute``."""
         if self.together and "'" not in sql:
-            self.waiting.append((f"w{len(self.waiting)}", sql, params))
+            self.waiting.append((name or f"w{len(self.waiting)}", sql, params))
+        elif name is not None:
+            raise ValueError(f"{name}: a named write goes out with the others")
         else:
             await self.conn.exec_driver_sql(sql, params)
 
@@ -509,7 +512,11 @@ async def _move_parts(
     ticker: Ticker | None = None,
 ) -> None:
     """The source's parts of these targets (and its unapplied part) with their item parts are read
-    by one statement; new parts are inserted by one, amounts changed by one executemany each."""
+    by one statement; new parts are inserted by one, amounts changed by one executemany each. An
+    apply whose writes go out together (PostgreSQL) reads nothing: ``_add_to_parts``."""
+    if out.together and sign > 0:
+        await _add_to_parts(out, source, moves, by_target, now)
+        return
     conn = out.conn
     p, ip = s.part_t, s.item_part_t
     memo = source.kind == CREDIT_MEMO
@@ -566,6 +573,68 @@ async def _move_parts(
             if not existing or (parts[m.target_id], m.source_item_id, m.target_item_id) not in existing
         ),
     )
+
+
+# The parts an apply's combined write added to or inserted (a part of its ``WITH``), with their targets
+_PARTS_MOVED = "parts_moved"
+
+
+async def _add_to_parts(
+    out: Writes, source: Source, moves: Sequence[Movement], by_target: dict[int, int], now: datetime
+) -> None:
+    """An apply's parts and item parts, written without reading them first (``Writes.together``):
+    each is added to, or inserted, by an upsert on its unique index (migration 0007), and the item
+    parts take their part's id from the parts' upsert in the same statement. The unapplied part
+    gives what the targets' parts take. (An unapply cannot go this way: its amounts are negative, and
+    an insert's CHECK refuses the row it proposes before it looks for the conflict.)"""
+    memo = source.kind == CREDIT_MEMO
+    targets, amounts = list(by_target), list(by_target.values())
+    await out.exec_driver_sql(
+        _part_upsert(memo), (source.id, source.currency, now, targets, amounts), name=_PARTS_MOVED
+    )
+    await out.exec_driver_sql(_unapplied_part_update(memo), (sum(amounts), source.id))
+    await out.exec_driver_sql(
+        _ITEM_PART_UPSERT,
+        (
+            source.currency,
+            [m.target_id for m in moves],
+            [m.source_item_id for m in moves],
+            [m.target_item_id for m in moves],
+            [m.amount for m in moves],
+        ),
+    )
+
+
+@functools.cache
+def _part_upsert(memo: bool) -> str:
+    owner = "credit_memo_id" if memo else "payment_id"
+    return (
+        f"INSERT INTO part ({owner}, target_id, currency, amount, created_at)"
+        " SELECT $1::INTEGER, moved.target_id, $2::VARCHAR, moved.amount, $3::TIMESTAMP WITH TIME ZONE"
+        " FROM unnest($4::INTEGER[], $5::BIGINT[]) AS moved(target_id, amount)"
+        f" ON CONFLICT ({owner}, target_id) DO UPDATE SET amount = part.amount + excluded.amount"
+        " RETURNING part.id, part.target_id"
+    )
+
+
+@functools.cache
+def _unapplied_part_update(memo: bool) -> str:
+    owner = "credit_memo_id" if memo else "payment_id"
+    return (
+        "UPDATE part SET amount = part.amount - $1::BIGINT"
+        f" WHERE part.{owner} = $2::INTEGER AND part.target_id IS NULL"
+    )
+
+
+_ITEM_PART_UPSERT = (
+    "INSERT INTO item_part (part_id, credit_memo_item_id, target_item_id, currency, amount)"
+    f" SELECT {_PARTS_MOVED}.id, moved.source_item_id, moved.target_item_id, $1::VARCHAR, moved.amount"
+    " FROM unnest($2::INTEGER[], $3::INTEGER[], $4::INTEGER[], $5::BIGINT[])"
+    " AS moved(target_id, source_item_id, target_item_id, amount)"
+    f" JOIN {_PARTS_MOVED} ON {_PARTS_MOVED}.target_id = moved.target_id"
+    " ON CONFLICT (part_id, credit_memo_item_id, target_item_id)"
+    " DO UPDATE SET amount = item_part.amount + excluded.amount"
+)
 
 
 async def save_refund(

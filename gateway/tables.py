@@ -197,10 +197,16 @@ class Part(SQLModel, table=True):
     """The present split of a credit memo or payment: one row per target, target null = unapplied."""
 
     __tablename__ = "part"
-    __table_args__ = (CheckConstraint("amount >= 0", name="ck_part_amount"),)
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="ck_part_amount"),
+        # one part per source and target, which an apply's upsert names (null ``target_id``, the
+        # unapplied part, is not covered: nulls are distinct); they also serve the source's lookups
+        Index("ux_part_credit_memo_target", "credit_memo_id", "target_id", unique=True),
+        Index("ux_part_payment_target", "payment_id", "target_id", unique=True),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    credit_memo_id: int | None = Field(default=None, foreign_key="credit_memo.id", index=True)
-    payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
+    credit_memo_id: int | None = Field(default=None, foreign_key="credit_memo.id")
+    payment_id: int | None = Field(default=None, foreign_key="payment.id")
     target_id: int | None = Field(default=None, foreign_key="receivable.id", index=True)
     currency: str = Field(max_length=3)
     amount: int = Field(sa_column=_money())
@@ -211,9 +217,22 @@ class ItemPart(SQLModel, table=True):
     """How much one source item (a memo item; none for payments) gives to one target item."""
 
     __tablename__ = "item_part"
-    __table_args__ = (CheckConstraint("amount >= 0", name="ck_item_part_amount"),)
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="ck_item_part_amount"),
+        # one item part per part, source item and target item, which an apply's upsert names; it
+        # also serves the lookups by part. A payment's item parts have no source item: on
+        # PostgreSQL (15 or later) those nulls are one value, as the upsert needs.
+        Index(
+            "ux_item_part_items",
+            "part_id",
+            "credit_memo_item_id",
+            "target_item_id",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    part_id: int = Field(foreign_key="part.id", index=True)
+    part_id: int = Field(foreign_key="part.id")
     credit_memo_item_id: int | None = Field(default=None, foreign_key="credit_memo_item.id", index=True)
     target_item_id: int = Field(foreign_key="receivable_item.id", index=True)
     currency: str = Field(max_length=3)

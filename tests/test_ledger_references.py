@@ -103,7 +103,8 @@ async def test_an_item_part_that_refers_to_a_missing_row_is_refused(
     db: Database, settings: Settings, missing: str
 ) -> None:
     ids = await _ledger(db, settings)
-    good = {k: ids[k] for k in ("part", "memo_item", "target_item")}
+    # (the apply's own item part holds its part and pair of items: the good row takes another item)
+    good = {"part": ids["part"], "memo_item": ids["memo_item"], "target_item": ids["spare_item"]}
     await _refused(db, ITEM_PART, good, {**good, missing: MISSING})
     assert await _count(db, "item_part") == 1
     await db.write(lambda conn: conn.execute(text(ITEM_PART), [good]))
@@ -266,16 +267,17 @@ async def test_postgresql_checks_a_small_insert_by_index_after_a_large_one(pg: D
     conn = await asyncpg.connect(_dsn(pg))
     try:
         part, memo_item = await conn.fetchrow("SELECT part_id, credit_memo_item_id FROM item_part")
-        items = [r[0] for r in await conn.fetch("SELECT id FROM receivable_item ORDER BY id LIMIT 1000")]
+        free = "SELECT id FROM receivable_item WHERE id NOT IN (SELECT target_item_id FROM item_part)"
+        items = [r[0] for r in await conn.fetch(f"{free} ORDER BY id LIMIT 1001")]
         insert = (
             "INSERT INTO item_part (part_id, credit_memo_item_id, target_item_id, currency, amount)"
             " SELECT $1, $2, item, 'USD', 1 FROM unnest($3::integer[]) AS item"
         )
         scans = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'receivable_item'"
         async with conn.transaction():
-            await conn.execute(insert, part, memo_item, items)  # the session's first check: 1,000 rows
+            await conn.execute(insert, part, memo_item, items[:1000])  # the session's first check
             before = await conn.fetchval(scans)
-            await conn.execute(insert, part, memo_item, items[:1])
+            await conn.execute(insert, part, memo_item, items[1000:])
             assert await conn.fetchval(scans) == before
     finally:
         await conn.close()

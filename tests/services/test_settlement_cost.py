@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from gateway import store as s
 from gateway.config import Settings
@@ -35,18 +36,89 @@ async def test_a_single_item_apply_costs_the_same_statements_after_fifty_applies
         await f.settle(db, settings, memo, [(inv, "0.01")])
     if settings.sqlite_path is not None:
         assert len(first) == 12
-    else:  # the two locks and the parts; then every write is one statement
-        assert len(first) == 4
+    else:  # the two locks; then every write is one statement, the parts' upserts too (no read)
+        assert len(first) == 3
         writes = first[-1]
         assert writes.startswith("WITH w0 AS (UPDATE receivable_item")
-        for table in ["receivable", "credit_memo_item", "part", "item_part"]:
+        for table in ["receivable", "credit_memo_item", "part"]:  # the part: the unapplied one
             assert f"AS (UPDATE {table} SET" in writes
-        for table in ["application", "application_line", "settlement_event"]:
+        for table in ["part", "item_part", "application", "application_line", "settlement_event"]:
             assert f"AS (INSERT INTO {table} " in writes
+        assert writes.count(" ON CONFLICT (") == 2  # the parts and item parts added to or inserted
+        assert not any(q.startswith("SELECT part.id") for q in first)
         assert writes.count("(SELECT id FROM application_written)") == 3  # its lines, event, and id
         assert ") UPDATE credit_memo SET" in writes and writes.count("RETURNING credit_memo.id") == 1
     assert sql.count == len(first)
     assert not any(re.search(r"\bFROM application\b", q) for q in sql.statements)  # no scan of history
+    await assert_invariants(db)
+
+
+async def _item_ids(db: Database, receivable: int) -> list[int]:
+    async def read(conn: Any) -> list[int]:
+        stmt = text("SELECT id FROM receivable_item WHERE receivable_id = :r ORDER BY seq")
+        return [r for (r,) in await conn.execute(stmt, {"r": receivable})]
+
+    return await db.read(read)
+
+
+async def _parts(db: Database, column: str, source: int) -> list[tuple[Any, ...]]:
+    """The source's parts (target, amount) and item parts (target item, source item, amount)."""
+
+    async def read(conn: Any) -> list[tuple[Any, ...]]:
+        rows = await conn.execute(
+            text(
+                "SELECT p.target_id, p.amount, i.target_item_id, i.credit_memo_item_id, i.amount"
+                f" FROM part p LEFT JOIN item_part i ON i.part_id = p.id WHERE p.{column} = :s"
+                " ORDER BY p.target_id NULLS FIRST, i.target_item_id"
+            ),
+            {"s": source},
+        )
+        return [tuple(r) for r in rows]
+
+    return await db.read(read)
+
+
+@pytest.mark.parametrize("kind", ["CREDIT_MEMO", "PAYMENT"])
+async def test_applies_add_to_one_part_and_one_item_part_per_pair_of_items(
+    db: Database, settings: Settings, sql: StatementCounter, kind: str
+) -> None:
+    """A first apply on a target inserts its part and item parts, later ones add to them: on
+    PostgreSQL by upserts in the one write, read nowhere, so a first apply costs what a repeat
+    does. A payment's item parts (no source item) too: its nulls are one value to the unique index."""
+    acct = await f.account(db)
+    inv = await f.invoice(db, acct, f.item("10.00"), f.item("20.00"))
+    other = await f.invoice(db, acct, f.item("5.00"))
+    memo = kind == "CREDIT_MEMO"
+    source = await f.credit_memo(db, acct, f.item("50.00")) if memo else await f.payment(db, acct, "50.00")
+    with sql:  # all of item 1, then 2.00 of item 2
+        await f.settle(db, settings, source, [(inv, "12.00")], kind=kind, rule="FIFO")
+    counts = [sql.count]
+    for targets in ([(inv, "3.00")], [(inv, "1.00"), (other, "4.00")]):  # item 2 again; a new target
+        with sql:
+            await f.settle(db, settings, source, targets, kind=kind, rule="FIFO")
+        counts.append(sql.count)
+    if settings.sqlite_path is None:
+        assert counts == [3, 3, 3]
+    column = "credit_memo_id" if memo else "payment_id"
+    found = await _parts(db, column, source)
+    src = found[1][3]  # the memo's item (a payment: none)
+    assert (src is None) == (not memo)
+    (item1, item2), (item3,) = await _item_ids(db, inv), await _item_ids(db, other)
+    assert found == [
+        (None, 3000, None, None, None),  # unapplied: 50.00 - 12.00 - 3.00 - 5.00
+        (inv, 1600, item1, src, 1000),
+        (inv, 1600, item2, src, 600),  # 2.00 + 3.00 + 1.00, one row
+        (other, 400, item3, src, 400),
+    ]
+    await assert_invariants(db)
+    with sql:  # taken back: the unapply reads the parts and lowers the same rows
+        await f.settle(db, settings, source, [(inv, "16.00")], kind=kind, unapply=True)
+    assert [(t, a, i, n) for t, a, i, _, n in await _parts(db, column, source)] == [
+        (None, 4600, None, None),
+        (inv, 0, item1, 0),
+        (inv, 0, item2, 0),
+        (other, 400, item3, 400),
+    ]
     await assert_invariants(db)
 
 
