@@ -12,9 +12,27 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, case, func, literal_column, or_, select
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import direct, scope
@@ -91,13 +109,19 @@ ITEMS_WITH_THE_LOCK = 100
 
 
 @functools.cache
-def _targets_with_items(by_id: bool, by_number: bool, lock: bool, versions: bool) -> Select[Any]:
+def _targets_with_items(
+    by_id: bool, by_number: bool, lock: bool, versions: bool, arrays: bool = False
+) -> Select[Any]:
+    """``arrays`` (PostgreSQL): the ids and numbers as one array parameter each (``= ANY``), so the
+    statement is the same for any number of targets."""
     t, i = s.receivable_t, s.receivable_item_t
     named = []
-    if by_id:
-        named.append(t.c.id.in_(bindparam("ids", expanding=True)))
-    if by_number:
-        named.append(t.c.number.in_(bindparam("numbers", expanding=True)))
+    for wanted, column in ((by_id, t.c.id), (by_number, t.c.number)):
+        name = "ids" if column is t.c.id else "numbers"
+        if wanted and arrays:
+            named.append(column == any_(bindparam(name, type_=ARRAY(column.type))))
+        elif wanted:
+            named.append(column.in_(bindparam(name, expanding=True)))
     small = t.c.item_count <= bindparam("small")
     stmt = (
         select(
@@ -108,6 +132,143 @@ def _targets_with_items(by_id: bool, by_number: bool, lock: bool, versions: bool
         .order_by(t.c.id, i.c.seq)
     )
     return stmt.with_for_update(of=t) if lock else stmt
+
+
+# What a Source holds of a credit memo and of its items, in the order of the combined lock's JSON
+_MEMO_FIELDS = (
+    "id",
+    "number",
+    "account_id",
+    "currency",
+    "status",
+    "memo_date",
+    "amount",
+    "applied_amount",
+    "unapplied_amount",
+    "refund_amount",
+    "reversed",
+    "latest_applied_on",
+)
+_MEMO_ITEM_FIELDS = (
+    "id",
+    "seq",
+    "kind",
+    "parent_item_id",
+    "source_item_id",
+    "amount",
+    "applied_amount",
+    "unapplied_amount",
+    "refund_amount",
+)
+
+
+@functools.cache
+def _memo_then_targets(memo_by_number: bool, by_id: bool, by_number: bool) -> Any:
+    """PostgreSQL: ``_memo_with_items`` and ``_targets_with_items`` (locking, with versions) as one
+    statement, the memo locked first: its ``WITH`` parts lock the memo, then (only where it exists)
+    the targets in id order. Its rows are the targets' rows, after a first row that is the memo's
+    (``id`` null): its versions and, as ``source`` (its first column), the memo with its items (a
+    JSON array, in ``_MEMO_FIELDS`` order, then the items' arrays by ``seq``)."""
+    m, mi = s.credit_memo_t, s.credit_memo_item_t
+    items = (
+        select(
+            func.json_agg(
+                aggregate_order_by(func.json_build_array(*(mi.c[n] for n in _MEMO_ITEM_FIELDS)), mi.c.seq)
+            )
+        )
+        .where(mi.c.credit_memo_id == m.c.id)
+        .scalar_subquery()
+    )
+    memo = (
+        select(*_versions(m), func.json_build_array(*(m.c[n] for n in _MEMO_FIELDS), items).label("source"))
+        .where((m.c.number if memo_by_number else m.c.id) == bindparam("ref"))
+        .with_for_update(of=m)
+        .cte("memo")
+    )
+    targets = (
+        _targets_with_items(by_id, by_number, True, True, arrays=True)
+        .where(exists(select(memo.c.source)))
+        .cte("targets")
+    )
+    versions = {"locked_version", "read_version"}
+    return union_all(
+        # (``source`` first: a target row ends with its item, as ``_targets_found`` reads it)
+        select(null().label("source"), *targets.c),
+        select(memo.c.source, *(memo.c[c.name] if c.name in versions else null() for c in targets.c)),
+    ).order_by(literal_column("id").asc().nulls_first(), literal_column("item_seq"))
+
+
+async def lock_memo_and_targets(
+    conn: AsyncConnection,
+    ref: Ref,
+    field: Sequence[str],
+    wanted: Sequence[tuple[str, Ref, tuple[str, ...]]],
+    *,
+    items_up_to: int,
+) -> tuple[Source, list[int | None], list[e.RuleViolation], dict[int, Row[Any]], Preloaded]:
+    """``find_source`` of a credit memo and ``resolve_targets``, both locking, in one statement
+    (PostgreSQL): an apply's reads are one round trip, not two. The same answers, the same locks in
+    the same order; a row that waited for its lock makes the whole statement run once more, as each
+    of the two did (``_locked_rows``). The caller names at least one target (``can_lock_together``)."""
+    label = s.LABELS[CREDIT_MEMO]
+    if ref.pk == -1:
+        raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
+    pks, numbers = _named(wanted)
+    stmt = _memo_then_targets(ref.pk is None, bool(pks), bool(numbers))
+    params = {
+        "ref": ref.pk if ref.pk is not None else ref.number,
+        "ids": sorted(pks),
+        "numbers": sorted(numbers),
+        "small": items_up_to,
+    }
+    rows = await _locked_rows(conn, stmt, params, True)
+    memo = rows[0].source if rows else None  # no memo: no target was locked either
+    if isinstance(memo, str):
+        memo = orjson.loads(memo)
+    if memo is None or not scope.visible(memo[2]):
+        raise e.Rejected([e.NotFound(label, ref.raw, field=field)])
+    return _memo_source(memo), *_targets_found(wanted, rows[1:], items_up_to)
+
+
+def can_lock_together(
+    conn: AsyncConnection, kind: str, wanted: Sequence[tuple[str, Ref, tuple[str, ...]]]
+) -> bool:
+    """Whether ``lock_memo_and_targets`` serves this source and these targets."""
+    return conn.dialect.name == "postgresql" and kind == CREDIT_MEMO and any(_named(wanted))
+
+
+def _memo_source(memo: list[Any]) -> Source:
+    (
+        pk,
+        number,
+        account_id,
+        currency,
+        status,
+        memo_date,
+        amount,
+        applied,
+        unapplied,
+        refund,
+        reversed_,
+        latest,
+        items,
+    ) = memo
+    return Source(
+        kind=CREDIT_MEMO,
+        id=pk,
+        number=number,
+        account_id=account_id,
+        currency=currency,
+        status=status,
+        doc_date=date.fromisoformat(memo_date),
+        amount=amount,
+        applied=applied,
+        unapplied=unapplied,
+        refund=refund,
+        reversed=reversed_,
+        items=tuple(SourceItem(*item) for item in items or ()),
+        latest_application_date=None if latest is None else date.fromisoformat(latest),
+    )
 
 
 async def find_source(
@@ -175,28 +336,43 @@ async def resolve_targets(
     """The receivable id each (kind, ref, field) names, or None with a NotFound at ``field + id``,
     and the rows found, read (and with ``lock`` locked, in id order) by one statement, which also
     brings the items of the documents that have at most ``items_up_to`` (for ``load_targets``)."""
-    pks = {r.pk for _, r, _ in wanted if r.pk is not None and r.pk > 0}
-    numbers = {r.number for _, r, _ in wanted if r.pk is None}
-    found: dict[Any, Row[Any]] = {}
-    rows: dict[int, Row[Any]] = {}
-    preloaded: Preloaded = {}
+    pks, numbers = _named(wanted)
+    found: list[Row[Any]] = []
     if pks or numbers:
         versions = lock and conn.dialect.name == "postgresql"
         stmt = _targets_with_items(bool(pks), bool(numbers), lock, versions)
         params = {"ids": sorted(pks), "numbers": sorted(numbers), "small": items_up_to}
-        last = None
-        items: list[TargetItem] = []
-        for each in await _locked_rows(conn, stmt, params, versions):  # by target, then item
-            if each.id != last:
-                last = each.id
-                found[("id", each.id)] = found[("number", each.number)] = each
-                items = preloaded.setdefault(each.id, []) if each.item_count <= items_up_to else []
-            if each.item_id is not None:
-                items.append(TargetItem(*each[-len(TARGET_ITEM_COLUMNS) :]))
+        found = await _locked_rows(conn, stmt, params, versions)
+    return _targets_found(wanted, found, items_up_to)
+
+
+def _named(wanted: Sequence[tuple[str, Ref, tuple[str, ...]]]) -> tuple[set[int], set[str]]:
+    """The ids and the numbers the references name (an id that cannot exist names nothing)."""
+    pks = {r.pk for _, r, _ in wanted if r.pk is not None and r.pk > 0}
+    numbers = {r.number for _, r, _ in wanted if r.pk is None}
+    return pks, numbers
+
+
+def _targets_found(
+    wanted: Sequence[tuple[str, Ref, tuple[str, ...]]], found: Sequence[Row[Any]], items_up_to: int
+) -> tuple[list[int | None], list[e.RuleViolation], dict[int, Row[Any]], Preloaded]:
+    """``resolve_targets``'s answer from the rows of ``_targets_with_items`` (by target, then item)."""
+    by_ref: dict[Any, Row[Any]] = {}
+    rows: dict[int, Row[Any]] = {}
+    preloaded: Preloaded = {}
+    last = None
+    items: list[TargetItem] = []
+    for each in found:
+        if each.id != last:
+            last = each.id
+            by_ref[("id", each.id)] = by_ref[("number", each.number)] = each
+            items = preloaded.setdefault(each.id, []) if each.item_count <= items_up_to else []
+        if each.item_id is not None:
+            items.append(TargetItem(*each[-len(TARGET_ITEM_COLUMNS) :]))
     ids: list[int | None] = []
     problems: list[e.RuleViolation] = []
     for kind, r, field in wanted:
-        row = found.get(("id", r.pk) if r.pk is not None else ("number", r.number))
+        row = by_ref.get(("id", r.pk) if r.pk is not None else ("number", r.number))
         if row is None or row.kind != kind or not scope.visible(row.account_id):
             problems.append(e.NotFound(s.LABELS[kind], r.raw, field=(*field, "id")))
             ids.append(None)

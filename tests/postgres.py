@@ -14,6 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from gateway.tables import metadata
 
 
+def dsn(url: str) -> str:
+    """asyncpg's own form of a SQLAlchemy URL (``postgresql+asyncpg://…``), for a plain connection."""
+    return url.replace("postgresql+asyncpg", "postgresql")
+
+
 async def admin(url: str, sql: str) -> None:
     """``sql`` outside a transaction (``CREATE DATABASE``, ``DROP DATABASE``) on the server of ``url``."""
     engine = create_async_engine(url, isolation_level="AUTOCOMMIT")

@@ -190,10 +190,6 @@ async def test_postgresql_refuses_any_change_to_a_written_reference(pg: Database
     )
 
 
-def _dsn(db: Database) -> str:
-    return db.settings.database_url.replace("postgresql+asyncpg", "postgresql")
-
-
 async def test_postgresql_refuses_to_truncate_a_table_the_ledger_still_refers_to(pg: Database) -> None:
     """As a foreign key does: ``CASCADE`` follows foreign keys, and these references are not
     keys, so the truncation would leave lines referring to nothing. Truncated with the lines, the
@@ -209,7 +205,7 @@ async def test_postgresql_a_delete_waits_for_a_new_reference_and_is_then_refused
     """The insert's check locks the row it refers to FOR KEY SHARE, as a foreign key does."""
     ids = await _ledger(pg, pg.settings)
     spare = ids["spare_item"]
-    writer, deleter, admin = [await asyncpg.connect(_dsn(pg)) for _ in range(3)]
+    writer, deleter, admin = [await asyncpg.connect(postgres.dsn(pg.settings.database_url)) for _ in range(3)]
     try:
         async with writer.transaction():
             await writer.execute(
@@ -234,7 +230,7 @@ async def test_postgresql_a_delete_waits_for_a_new_reference_and_is_then_refused
 async def test_postgresql_a_new_reference_waits_for_a_delete_and_is_then_refused(pg: Database) -> None:
     ids = await _ledger(pg, pg.settings)
     spare = ids["spare_item"]
-    writer, deleter, admin = [await asyncpg.connect(_dsn(pg)) for _ in range(3)]
+    writer, deleter, admin = [await asyncpg.connect(postgres.dsn(pg.settings.database_url)) for _ in range(3)]
     try:
         async with deleter.transaction():
             await deleter.execute("DELETE FROM receivable_item WHERE id = $1", spare)
@@ -264,7 +260,7 @@ async def test_postgresql_checks_a_small_insert_by_index_after_a_large_one(pg: D
     invoices = [await f.invoice(pg, acct, *(f.item("1.00") for _ in range(1000))) for _ in range(2)]
     memo = await f.credit_memo(pg, acct, f.item("4.00"))
     await f.settle(pg, pg.settings, memo, [(invoices[0], "0.01")])
-    conn = await asyncpg.connect(_dsn(pg))
+    conn = await asyncpg.connect(postgres.dsn(pg.settings.database_url))
     try:
         part, memo_item = await conn.fetchrow("SELECT part_id, credit_memo_item_id FROM item_part")
         free = "SELECT id FROM receivable_item WHERE id NOT IN (SELECT target_item_id FROM item_part)"

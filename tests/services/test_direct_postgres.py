@@ -80,9 +80,9 @@ async def test_every_statement_is_seen_by_the_statement_events_and_none_goes_thr
     with statements_sent(pg) as (counted, through_sqlalchemy):
         outcome = await f.settle(pg, pg.settings, memo, [(inv, "0.01")])
     assert outcome.application_id is not None
-    # the same 3 statements as always (tests/services/test_settlement_cost.py): lock the memo, lock
+    # the same 2 statements as always (tests/services/test_settlement_cost.py): lock the memo and
     # the invoice, one write; none of them through SQLAlchemy's execution
-    assert counted.count == 3, counted.statements
+    assert counted.count == 2, counted.statements
     assert through_sqlalchemy == []
     assert await _balance(pg, inv) == 899  # 10.00 - 1.00 - 0.01, in cents
     await assert_invariants(pg)

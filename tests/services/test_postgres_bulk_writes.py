@@ -15,11 +15,8 @@ from gateway.db import Database
 from gateway.observability import requests as observed
 from gateway.settlement.limits import Limits
 from tests import factories as f
+from tests import postgres
 from tests.invariants import assert_invariants
-
-
-def _dsn(db: Database) -> str:
-    return db.settings.database_url.replace("+asyncpg", "")
 
 
 @pytest.mark.parametrize("kind", ["CREDIT_MEMO", "PAYMENT"])
@@ -134,7 +131,7 @@ async def test_the_items_written_together_are_updated_in_place(pg: Database, tab
     memo = await f.credit_memo(pg, acct, *(f.item("1.00") for _ in range(1000)))
     if table == "item_part":  # an apply writes them (and is the first update of the others)
         await f.settle(pg, pg.settings, memo, [(invoice, "1000.00")])
-    conn = await asyncpg.connect(_dsn(pg))
+    conn = await asyncpg.connect(postgres.dsn(pg.settings.database_url))
     try:
         async with conn.transaction():  # (the transaction's own counts; the update changes nothing)
             updated = await conn.execute(f"UPDATE {table} SET amount = amount")  # noqa: S608

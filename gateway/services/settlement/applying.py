@@ -80,9 +80,6 @@ async def run(
     async_: bool = False,
     progress: Progress | None = None,
 ) -> Outcome:
-    source = await ledger.find_source(
-        conn, data.source_kind, data.source, source_field(data.source_kind), lock=write
-    )
     # Unknown targets are reported together with whatever else is wrong with the known ones. The
     # items of small targets come with them (at most TOTAL_ITEMS rows in all, what a sync apply
     # within its limits reads anyway); larger targets' items are read once their limits passed.
@@ -90,7 +87,16 @@ async def run(
     small = (
         0 if async_ else min(ledger.ITEMS_WITH_THE_LOCK, settings.limits.total_items // max(1, len(wanted)))
     )
-    ids, problems, rows, preloaded = await ledger.resolve_targets(conn, wanted, lock=write, items_up_to=small)
+    field = source_field(data.source_kind)
+    if write and ledger.can_lock_together(conn, data.source_kind, wanted):  # one round trip
+        source, ids, problems, rows, preloaded = await ledger.lock_memo_and_targets(
+            conn, data.source, field, wanted, items_up_to=small
+        )
+    else:
+        source = await ledger.find_source(conn, data.source_kind, data.source, field, lock=write)
+        ids, problems, rows, preloaded = await ledger.resolve_targets(
+            conn, wanted, lock=write, items_up_to=small
+        )
     request = apply_request(data, ids)
     try:
         outcome = await _run_known(
