@@ -21,7 +21,6 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
-    any_,
     bindparam,
     case,
     exists,
@@ -32,7 +31,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import direct, scope
@@ -109,19 +108,13 @@ ITEMS_WITH_THE_LOCK = 100
 
 
 @functools.cache
-def _targets_with_items(
-    by_id: bool, by_number: bool, lock: bool, versions: bool, arrays: bool = False
-) -> Select[Any]:
-    """``arrays`` (PostgreSQL): the ids and numbers as one array parameter each (``= ANY``), so the
-    statement is the same for any number of targets."""
+def _targets_with_items(by_id: bool, by_number: bool, lock: bool, versions: bool) -> Select[Any]:
     t, i = s.receivable_t, s.receivable_item_t
     named = []
-    for wanted, column in ((by_id, t.c.id), (by_number, t.c.number)):
-        name = "ids" if column is t.c.id else "numbers"
-        if wanted and arrays:
-            named.append(column == any_(bindparam(name, type_=ARRAY(column.type))))
-        elif wanted:
-            named.append(column.in_(bindparam(name, expanding=True)))
+    if by_id:
+        named.append(t.c.id.in_(bindparam("ids", expanding=True)))
+    if by_number:
+        named.append(t.c.number.in_(bindparam("numbers", expanding=True)))
     small = t.c.item_count <= bindparam("small")
     stmt = (
         select(
@@ -186,15 +179,19 @@ def _memo_then_targets(memo_by_number: bool, by_id: bool, by_number: bool) -> An
         .cte("memo")
     )
     targets = (
-        _targets_with_items(by_id, by_number, True, True, arrays=True)
-        .where(exists(select(memo.c.source)))
-        .cte("targets")
+        _targets_with_items(by_id, by_number, True, True).where(exists(select(memo.c.source))).cte("targets")
     )
     versions = {"locked_version", "read_version"}
+    # The memo's row first: its parameter then comes first in the statement's text as in its order
+    # of parameters, which ``direct`` needs to send it with the targets' ids as they are (their
+    # ``IN`` rendered for their count, so each count has its plan, as the targets' lock had).
+    # ``source`` is the first column: a target's row ends with its item, as ``_targets_found`` reads.
     return union_all(
-        # (``source`` first: a target row ends with its item, as ``_targets_found`` reads it)
+        select(
+            memo.c.source,
+            *(memo.c[c.name] if c.name in versions else null().label(c.name) for c in targets.c),
+        ),
         select(null().label("source"), *targets.c),
-        select(memo.c.source, *(memo.c[c.name] if c.name in versions else null() for c in targets.c)),
     ).order_by(literal_column("id").asc().nulls_first(), literal_column("item_seq"))
 
 
