@@ -95,6 +95,10 @@ class Settings:
     # Dependencies that do not answer: every wait is bounded (see README, Operations).
     database_connect_timeout_seconds: float = 5.0
     database_statement_timeout_seconds: float = 30.0
+    # PostgreSQL: connections kept open, and how many more may open under load (each closed again
+    # when it comes back to a full pool: a new backend, its statements prepared anew).
+    database_pool_size: int = 20
+    database_max_overflow: int = 10
     redis_timeout_seconds: float = 2.0
     readiness_timeout_seconds: float = 1.5
     # A worker that lost the database retries after 0.5 s, 1 s, 2 s … up to this.
@@ -115,6 +119,9 @@ class Settings:
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{PREFIX}{name.upper()} must be one of {', '.join(allowed)}")
+        for name, least in (("database_pool_size", 1), ("database_max_overflow", 0)):
+            if getattr(self, name) < least:
+                raise ValueError(f"{PREFIX}{name.upper()} must be at least {least}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
