@@ -6,6 +6,7 @@ accounts it may see; every request and every WebSocket connection_init presents 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import weakref
@@ -41,6 +42,10 @@ PERMISSIONS = (
 PREFIX = "sgw_"
 # per Database: token hash -> principal, for ``settings.token_cache_seconds`` (known tokens only)
 _CACHES: weakref.WeakKeyDictionary[Database, TTLCache[str, Principal]] = weakref.WeakKeyDictionary()
+# per Database: token hash -> the lookup of it under way (``authenticate``)
+_LOOKUPS: weakref.WeakKeyDictionary[Database, dict[str, asyncio.Future[Principal | None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def hash_token(token: str) -> str:
@@ -137,8 +142,31 @@ async def authenticate(db: Database, token: str | None, *, fresh: bool = False) 
         return None
     digest = hash_token(token)
     cache = _cache(db)
-    if not fresh and cache is not None and (known := cache.get(digest)) is not None:
+    if fresh or cache is None:
+        return await _look_up(db, digest, cache)
+    if (known := cache.get(digest)) is not None:
         return known
+    # One lookup per token at a time: the requests that miss the cache together (every request in
+    # flight when the window ends) wait for the first one's, instead of each checking out a
+    # connection (16 clients: a burst of new connections that stalled every request for ~0.2 s).
+    # The lookup is a task of its own, so a waiter cancelled (its client gone) cancels no other.
+    looking = _LOOKUPS.setdefault(db, {})
+    pending = looking.get(digest)
+    if pending is None:
+        pending = looking[digest] = asyncio.ensure_future(_look_up(db, digest, cache))
+
+        def finished(done: asyncio.Future[Principal | None]) -> None:
+            if looking.get(digest) is done:
+                del looking[digest]
+            if not done.cancelled():
+                done.exception()  # (retrieved: every waiter may have gone)
+
+        pending.add_done_callback(finished)
+    return await asyncio.shield(pending)
+
+
+async def _look_up(db: Database, digest: str, cache: TTLCache[str, Principal] | None) -> Principal | None:
+    """The token's row read (one statement), and the cache told what it says."""
     async with db.engine.connect() as conn:
         row = (await conn.execute(select(token_t).where(token_t.c.token_hash == digest))).first()
     if row is None or row.revoked_at is not None:

@@ -33,6 +33,29 @@ async def test_a_known_token_is_looked_up_once_per_window(
         assert len(lookups) == 1
 
 
+async def test_requests_that_miss_the_cache_together_share_one_lookup(
+    db: Database, settings: Settings, sql: StatementCounter
+) -> None:
+    """Every request in flight when the window ends misses the cache at once: one of them reads the
+    token, the others wait for its answer; one whose client went away cancels no other's."""
+    token = await auth.create_token(db, name="together", permissions=["read"])
+    for _ in range(2):  # the first window, then the next one after the cache forgot the token
+        auth._CACHES.pop(db, None)  # noqa: SLF001 - the window ends
+        with sql:
+            first = asyncio.ensure_future(auth.authenticate(db, token))
+            others = [asyncio.ensure_future(auth.authenticate(db, token)) for _ in range(15)]
+            first.cancel()
+            principals = await asyncio.gather(*others)
+        assert first.cancelled()
+        assert {p.name for p in principals} == {"together"} and len(principals) == 15
+        assert len([q for q in sql.statements if "FROM api_token" in q]) == 1
+    assert auth._LOOKUPS[db] == {}  # noqa: SLF001 - nothing left under way
+    with sql:  # and the cache answers the next one
+        assert (await auth.authenticate(db, token)) == principals[0]
+    assert sql.count == 0
+    assert await auth.authenticate(db, "sgw_unknown") is None
+
+
 async def test_a_revocation_elsewhere_takes_effect_within_the_window(
     db: Database, settings: Settings
 ) -> None:
