@@ -152,7 +152,7 @@ async def authenticate(db: Database, token: str | None, *, fresh: bool = False) 
     # The lookup is a task of its own, so a waiter cancelled (its client gone) cancels no other.
     looking = _LOOKUPS.setdefault(db, {})
     pending = looking.get(digest)
-    if pending is None:
+    if pending is None or pending.get_loop() is not asyncio.get_running_loop():  # (a loop since closed)
         pending = looking[digest] = asyncio.ensure_future(_look_up(db, digest, cache))
 
         def finished(done: asyncio.Future[Principal | None]) -> None:
