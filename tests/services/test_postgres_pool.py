@@ -12,7 +12,6 @@ from sqlalchemy import event
 from gateway.config import Settings
 from gateway.db import Database
 from tests import factories as f
-from tests import postgres
 from tests.invariants import assert_invariants
 
 
@@ -24,25 +23,18 @@ def test_a_pool_size_below_one_or_a_negative_overflow_is_refused_with_the_variab
     assert (settings.database_pool_size, settings.database_max_overflow) == (5, 0)
 
 
-async def test_sixteen_applies_at_once_take_the_connections_the_pool_kept(pg_database: str | None) -> None:
-    if pg_database is None:
-        pytest.skip("a PostgreSQL test: set GATEWAY_TEST_DATABASE_URL (CI does)")
-    await postgres.empty(pg_database)
-    db = Database(Settings(database_url=pg_database, workers=0))
+async def test_sixteen_applies_at_once_take_the_connections_the_pool_kept(pg: Database) -> None:
     opened: list[object] = []
-    try:
-        acct = await f.account(db)
-        pairs = [
-            (await f.credit_memo(db, acct, f.item("1.00")), await f.invoice(db, acct, f.item("1.00")))
-            for _ in range(16)
-        ]
-        event.listen(db.engine.sync_engine, "connect", lambda conn, record: opened.append(conn))
-        after: list[int] = []
-        for _ in range(3):
-            await asyncio.gather(*(f.settle(db, db.settings, memo, [(inv, "0.01")]) for memo, inv in pairs))
-            after.append(len(opened))
-        assert 0 < after[0] <= 16
-        assert after[1:] == [after[0], after[0]]  # the next bursts opened none
-        await assert_invariants(db)
-    finally:
-        await db.dispose()
+    acct = await f.account(pg)
+    pairs = [
+        (await f.credit_memo(pg, acct, f.item("1.00")), await f.invoice(pg, acct, f.item("1.00")))
+        for _ in range(16)
+    ]
+    event.listen(pg.engine.sync_engine, "connect", lambda conn, record: opened.append(conn))
+    after: list[int] = []
+    for _ in range(3):
+        await asyncio.gather(*(f.settle(pg, pg.settings, memo, [(inv, "0.01")]) for memo, inv in pairs))
+        after.append(len(opened))
+    assert 0 < after[0] <= 16
+    assert after[1:] == [after[0], after[0]]  # the next bursts opened none
+    await assert_invariants(pg)
