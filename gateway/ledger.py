@@ -13,6 +13,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -235,37 +236,13 @@ def can_lock_together(
 
 
 def _memo_source(memo: list[Any]) -> Source:
-    (
-        pk,
-        number,
-        account_id,
-        currency,
-        status,
-        memo_date,
-        amount,
-        applied,
-        unapplied,
-        refund,
-        reversed_,
-        latest,
-        items,
-    ) = memo
-    return Source(
-        kind=CREDIT_MEMO,
-        id=pk,
-        number=number,
-        account_id=account_id,
-        currency=currency,
-        status=status,
-        doc_date=date.fromisoformat(memo_date),
-        amount=amount,
-        applied=applied,
-        unapplied=unapplied,
-        refund=refund,
-        reversed=reversed_,
-        items=tuple(SourceItem(*item) for item in items or ()),
-        latest_application_date=None if latest is None else date.fromisoformat(latest),
-    )
+    """The Source of the combined lock's memo: its JSON array (``_MEMO_FIELDS``, then its items)."""
+    *values, items = memo
+    row = SimpleNamespace(**dict(zip(_MEMO_FIELDS, values, strict=True)))
+    for day in ("memo_date", "latest_applied_on"):  # (JSON's dates are ISO strings)
+        if (value := getattr(row, day)) is not None:
+            setattr(row, day, date.fromisoformat(value))
+    return _source(CREDIT_MEMO, row, tuple(SourceItem(*item) for item in items or ()))
 
 
 async def find_source(
@@ -304,7 +281,7 @@ async def find_source(
     return _source(kind, rows[0], items)
 
 
-def _source(kind: str, row: Row[Any], items: tuple[SourceItem, ...]) -> Source:
+def _source(kind: str, row: Any, items: tuple[SourceItem, ...]) -> Source:
     return Source(
         kind=kind,
         id=row.id,
