@@ -1,7 +1,8 @@
 """Settlement persistence: resolve and lock documents, count for limits, load rule state, save.
 
 Locking order, everywhere: the credit memo or payment first, then its targets in ascending id
-order (one ``SELECT … ORDER BY id FOR UPDATE``). Two requests therefore never wait on each other in
+order (one ``SELECT … ORDER BY id FOR UPDATE``; on PostgreSQL a credit memo's write takes both in
+one statement, ``lock_memo_and_targets``, the memo first). Two requests therefore never wait on each other in
 a cycle, and under READ COMMITTED every locked row is read in its latest committed version, its
 items too (a statement that met a row changed since it began reads again: ``_locked_rows``). On
 SQLite the write transaction holds the database lock from ``BEGIN IMMEDIATE`` on.

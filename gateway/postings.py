@@ -232,12 +232,12 @@ class Writes:
     ten.
 
     PostgreSQL runs every part of that statement to completion on one snapshot and checks foreign
-    keys at its end, so the parts may come in any order. None reads another's rows, except what a
-    named part returns (``execute(…, name=…)``: the application, whose id its lines and event
-    take). What a part needs from a write that is not a part (new parts, before their item parts)
-    was written at once before. No two parts touch one row (a move changes a row once). A write
-    that cannot be sent this way (its SQL needs SQLAlchemy's processing) runs at once: the waiting
-    writes do not depend on it, nor it on them."""
+    keys at its end, so the parts may come in any order, but for one: none reads another's rows,
+    except what a named part returns (``execute(…, name=…)``, ``exec_driver_sql(…, name=…)``: the
+    application, whose id its lines and event take; an apply's parts, whose ids its item parts
+    take), and a name is read only by the parts after it. No two parts touch one row (a move
+    changes a row once). A write that cannot be sent this way (its SQL needs SQLAlchemy's
+    processing) runs at once: the waiting writes do not depend on it, nor it on them."""
 
     def __init__(self, conn: AsyncConnection, *, together: bool = False) -> None:
         self.conn = conn
