@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import random
 import sqlite3
@@ -170,6 +171,62 @@ class _Ready:
 READY = _Ready()
 
 
+class _Begun:
+    """A PostgreSQL write connection kept after its commit, its next transaction begun in the
+    background: the next write skips the checkout and the ``BEGIN`` round trip (~0.2 ms of a
+    single-item apply's ~3.8 ms with 1 client) and, with it, the checkin.
+
+    ``BEGIN`` is sent once the committing request's task gives way (after its response is on its
+    way). Alone, it takes no snapshot and no lock: each statement of the next transaction still sees
+    every commit before it (READ COMMITTED), and the gateway takes every timestamp in Python, not
+    from the transaction's start. Not taken within ``SECONDS``, the connection is rolled back and
+    given back to the pool, so an idle gateway holds no connection "idle in transaction".
+
+    If the server dropped it meanwhile (a restart, ``idle_in_transaction_session_timeout``), the
+    next write's first statement fails before anything is written, and ``Database.write`` runs that
+    write again on a fresh, pinged connection, as for any unpinged checkout."""
+
+    SECONDS = 2.0
+
+    def __init__(self, conn: AsyncConnection, forget: Callable[[_Begun], None]) -> None:
+        self.conn = conn
+        self._forget = forget  # called when it expires
+        loop = asyncio.get_running_loop()
+        self._begin = loop.create_task(self._begin_now())
+        self._expiry = loop.call_later(self.SECONDS, self._expire)
+        self._expired: asyncio.Task[None] | None = None
+
+    async def _begin_now(self) -> None:
+        sync = self.conn.sync_connection
+        assert sync is not None
+        adapter: Any = sync.connection.dbapi_connection
+        async with adapter._execute_mutex:  # noqa: SLF001 - as SQLAlchemy's cursor begins it
+            if adapter._transaction is None:  # noqa: SLF001
+                await adapter._start_transaction()  # noqa: SLF001
+
+    async def take(self) -> AsyncConnection | None:
+        """The connection, its transaction begun; None when that failed (it is given back)."""
+        self._expiry.cancel()
+        try:
+            await asyncio.shield(self._begin)
+        except Exception:  # noqa: BLE001 - a connection that cannot begin: a fresh one instead
+            log.debug("a kept write connection could not begin", exc_info=True)
+            await self.give_back()
+            return None
+        return self.conn
+
+    def _expire(self) -> None:
+        self._forget(self)
+        self._expired = asyncio.get_running_loop().create_task(self.give_back())
+
+    async def give_back(self) -> None:
+        """Rolled back and given back to the pool (closed, if it cannot be)."""
+        self._expiry.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._begin)
+        await asyncio.shield(self.conn.close())
+
+
 class Database:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None, bus: Any = None) -> None:
         from gateway.events import Slots, create_bus
@@ -195,6 +252,8 @@ class Database:
         # take turns on ``_writer``): no checkout, options and checkin per write (~0.2 ms of an apply
         # that took ~1.5 ms of CPU in process).
         self._kept: AsyncConnection | None = None
+        # PostgreSQL: the last write's connection, its next transaction begun (see ``_Begun``)
+        self._begun: _Begun | None = None
 
     @asynccontextmanager
     async def connect(self, *, write: bool = False, ping: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -257,10 +316,42 @@ class Database:
         raise AssertionError("unreachable")
 
     def _write_transaction(self, *, ping: bool) -> Any:
-        """``connect(write=True)``, on the kept connection where there is one (inline SQLite)."""
+        """``connect(write=True)``, on the kept connection where there is one (inline SQLite), or on
+        the last write's connection with its transaction already begun (PostgreSQL)."""
+        if self._writer is None and not self.is_sqlite and not ping:
+            return self._on_begun_connection()
         if self._writer is None or self.write_engine is self.engine:
             return self.connect(write=True, ping=ping)
         return self._on_kept_connection()
+
+    @asynccontextmanager
+    async def _on_begun_connection(self) -> AsyncIterator[AsyncConnection]:
+        """One PostgreSQL write transaction on the connection the last write left begun, else on
+        one checked out (not pinged). Committed, its connection is kept in turn (when no other is)
+        and the next transaction begun once this request's task gives way; not committed
+        (refused, failed, cancelled), it is rolled back and given back, as ``connect`` does."""
+        begun, self._begun = self._begun, None
+        conn = await begun.take() if begun is not None else None
+        if conn is None:
+            unpinged = _UNPINGED.set(True)
+            try:
+                conn = await self.engine.connect().start()
+            finally:
+                _UNPINGED.reset(unpinged)
+        committed = False
+        try:
+            async with conn.begin():
+                yield conn
+            committed = True
+        finally:
+            if committed and self._begun is None:
+                self._begun = _Begun(conn, self._forget)
+            else:
+                await asyncio.shield(conn.close())
+
+    def _forget(self, begun: _Begun) -> None:
+        if self._begun is begun:
+            self._begun = None
 
     @asynccontextmanager
     async def _on_kept_connection(self) -> AsyncIterator[AsyncConnection]:
@@ -335,6 +426,9 @@ class Database:
         kept, self._kept = self._kept, None
         if kept is not None:
             await kept.close()
+        begun, self._begun = self._begun, None
+        if begun is not None:
+            await begun.give_back()
         await self.bus.close()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -94,6 +95,10 @@ class _OneTransaction(Database):
     async def connect(self, *, write: bool = False, ping: bool = True) -> AsyncIterator[AsyncConnection]:
         async with self._conn.begin_nested():
             yield self._conn
+
+    def _write_transaction(self, *, ping: bool) -> Any:
+        """Every write too (no kept or begun connection of its own)."""
+        return self.connect(write=True, ping=ping)
 
 
 async def seed_atomically(db: Database, spec: SeedSpec, settings: Settings | None = None) -> SeedReport:

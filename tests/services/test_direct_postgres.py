@@ -17,6 +17,7 @@ from sqlalchemy import Float, bindparam, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway import db as db_module
 from gateway import direct
 from gateway import store as s
 from gateway.db import Database
@@ -118,22 +119,39 @@ async def test_a_refused_statement_raises_as_sqlalchemy_does_and_writes_nothing(
     await assert_invariants(pg)
 
 
-async def test_an_apply_whose_connection_the_server_dropped_runs_again_and_moves_once(pg: Database) -> None:
-    """A write's connection is not pinged on checkout: the apply's first statement (sent straight
-    to asyncpg) meets the dropped connection, which SQLAlchemy's handling invalidates, and the write
-    runs again on a fresh one."""
+@pytest.mark.parametrize("kept", [True, False], ids=["left-begun", "pooled"])
+async def test_an_apply_whose_connection_the_server_dropped_runs_again_and_moves_once(
+    pg: Database, kept: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write's connection is not pinged: the connection the last write left begun, or (once that
+    one was given back) one checked out of the pool unpinged. The apply's first statement (sent
+    straight to asyncpg) meets the dropped connection, which SQLAlchemy's handling invalidates, and
+    the write runs again on a fresh, pinged one."""
+    if not kept:
+        monkeypatch.setattr(db_module._Begun, "SECONDS", 0.0)  # given back as soon as it is kept
     (inv, *_), memo = await _documents(pg)
     await f.settle(pg, pg.settings, memo, [(inv, "1.00")])
-    dropped = await pg.write(_backend)  # the pool's one connection, idle now
+    dropped = await pg.write(_backend)  # the connection of the last write
+    if not kept:
+        await _until_given_back(pg)  # the pool's one connection, idle now
     checkouts: list[Any] = []
     event.listen(pg.write_engine.sync_engine, "checkout", lambda *a: checkouts.append(a))
     await postgres.terminate(pg.settings.database_url, dropped)
     outcome = await f.settle(pg, pg.settings, memo, [(inv, "0.25")])
     assert outcome.application_id is not None
-    assert len(checkouts) == 2  # the dropped connection, then a fresh one
+    # the dropped connection (kept: no checkout; pooled: one), then a fresh one
+    assert len(checkouts) == (1 if kept else 2)
     assert await pg.write(_backend) != dropped
     assert await _balance(pg, inv) == 875  # 10.00 - 1.00 - 0.25: moved once
     await assert_invariants(pg)
+
+
+async def _until_given_back(pg: Database, seconds: float = 30) -> None:
+    """Until no connection of ``pg``'s pool is checked out (a kept one given back)."""
+    deadline = time.monotonic() + seconds
+    while pg.engine.pool.checkedout():  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the kept connection was never given back"
+        await asyncio.sleep(0.01)
 
 
 async def test_a_cancelled_statement_invalidates_its_connection_and_the_next_write_goes_on(

@@ -4,6 +4,8 @@ finds its connection dropped runs again, once, on another."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -37,8 +39,22 @@ async def test_a_reads_checkout_is_checked_by_one_round_trip_and_a_writes_is_not
     assert sent == ["SELECT 1", "BEGIN;", "COMMIT;"]
     sent.clear()
     assert await pg.write(_backend) == first
+    # no ping: the write's BEGIN and COMMIT, then (once it gave way) the BEGIN of the next write
+    # on the connection it keeps (asyncpg calls its loggers a turn of the loop after each query)
+    await _until_logged(sent, 3)
+    assert sent == ["BEGIN;", "COMMIT;", "BEGIN;"], sent
+    sent.clear()
+    assert await pg.write(_backend) == first  # on that connection, begun: no BEGIN of its own
+    await _until_logged(sent, 2)
     raw.remove_query_logger(log)
-    assert sent == ["BEGIN;", "COMMIT;"], sent
+    assert sent == ["COMMIT;", "BEGIN;"], sent
+
+
+async def _until_logged(sent: list[str], n: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while len(sent) < n:
+        assert time.monotonic() < deadline, f"only {sent} logged"
+        await asyncio.sleep(0.01)
 
 
 async def test_a_connection_the_server_dropped_is_replaced_before_a_request_uses_it(pg: Database) -> None:
@@ -52,7 +68,7 @@ async def test_a_connection_the_server_dropped_is_replaced_before_a_request_uses
 async def test_a_write_whose_connection_the_server_dropped_runs_again_and_writes_once(pg: Database) -> None:
     await pg.write(lambda conn: conn.execute(text("CREATE TABLE IF NOT EXISTS pool_probe (n integer)")))
     await pg.write(lambda conn: conn.execute(text("DELETE FROM pool_probe")))
-    dropped = await pg.read(_backend)  # the pool's one connection, idle now
+    dropped = await pg.write(_backend)  # the connection the next write takes, kept begun
     await postgres.terminate(pg.settings.database_url, dropped)
     attempts: list[int] = []
 
