@@ -117,6 +117,8 @@ class _Lazy(Generic[L]):
     def __get__(self, loaders: Loaders, owner: type | None = None) -> L:
         loader = self.make(loaders.ctx)
         loaders.__dict__[self.name] = loader  # later reads find the attribute, not the descriptor
+        for key, value in loaders.waiting.pop(self.name, ()):
+            loader.prime(key, value)
         return loader
 
 
@@ -126,6 +128,17 @@ TAX: tuple[Cond, ...] = (("kind", "=", "TAX"),)
 class Loaders:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # loader name -> (key, value) pairs it answers without loading, given before it was made
+        self.waiting: dict[str, list[tuple[Any, Any]]] = {}
+
+    def prime(self, name: str, key: Any, value: Any) -> None:
+        """Loader ``name`` answers ``value`` for ``key`` without loading it: at once if the request
+        made it already, else when it is made (a mutation's payload rarely reads its rows again)."""
+        made = self.__dict__.get(name)
+        if made is not None:
+            made.prime(key, value)
+        else:
+            self.waiting.setdefault(name, []).append((key, value))
 
     accounts_by_id = _Lazy(lambda c: _by_id(c, s.account_t))
     receivables_by_id = _Lazy(lambda c: _by_id(c, s.receivable_t))

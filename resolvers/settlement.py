@@ -18,7 +18,7 @@ from schema import inputs as i
 from schema import payloads as p
 from schema.enums import ApplicationRule, WarningCode
 from schema.errors import UserError, Warning, user_errors
-from schema.query import by_ref
+from schema.query import NODE_BUILDERS, by_ref
 from schema.types import ApplicationLine
 
 P = TypeVar("P")
@@ -80,7 +80,7 @@ def prime(info: Info, outcome: Outcome) -> None:
     are the caller's: the move found its source in the caller's scope, its application with it."""
     loaders = ctx(info).loaders
     for table, row in outcome.written:
-        getattr(loaders, LOADERS_BY_TABLE[table]).prime(row.id, row)
+        loaders.prime(LOADERS_BY_TABLE[table], row.id, row)
 
 
 def warnings(outcome: Outcome) -> list[Warning]:
@@ -91,8 +91,21 @@ def rule(outcome: Outcome) -> ApplicationRule | None:
     return None if outcome.rule is None else ApplicationRule(outcome.rule)
 
 
-async def node(info: Info, type_name: str, pk: int | None) -> Any:
-    return None if pk is None else await by_ref(info, type_name, encode(type_name, pk), None)
+# GraphQL type -> the table of its rows that a move writes and returns
+WRITTEN_TABLES = {"Application": "application", "CreditMemo": "credit_memo", "Payment": "payment"}
+
+
+async def node(info: Info, type_name: str, pk: int | None, outcome: Outcome | None = None) -> Any:
+    """The node ``pk`` of ``type_name``: built from the row the move wrote, when it wrote one (the
+    caller's, as ``prime`` says: no lookup, no scope check again), else looked up."""
+    if pk is None:
+        return None
+    if outcome is not None:
+        table = WRITTEN_TABLES.get(type_name)
+        for written, row in outcome.written:
+            if written == table and row.id == pk:
+                return NODE_BUILDERS[type_name](row)
+    return await by_ref(info, type_name, encode(type_name, pk), None)
 
 
 # source kind -> (GraphQL type, the input field naming the source, the payload field)
@@ -110,8 +123,8 @@ async def _settle(info: Info, input: Any, payload: Callable[..., P], kind: str, 
 
     async def answer(o: Outcome) -> P:
         return payload(
-            **{payload_field: await node(info, type_name, o.source_id)},
-            application=await node(info, "Application", o.application_id),
+            **{payload_field: await node(info, type_name, o.source_id, o)},
+            application=await node(info, "Application", o.application_id, o),
             applied_rule=rule(o),
             warnings=warnings(o),
         )
@@ -146,9 +159,9 @@ async def _mirror(info: Info, input: Any, payload: Callable[..., P], *, write_of
 
     async def answer(o: Outcome) -> P:
         return payload(
-            credit_memo=await node(info, "CreditMemo", o.source_id),
-            debit_memo=await node(info, "DebitMemo", o.debit_memo_id),
-            application=await node(info, "Application", o.application_id),
+            credit_memo=await node(info, "CreditMemo", o.source_id, o),
+            debit_memo=await node(info, "DebitMemo", o.debit_memo_id, o),
+            application=await node(info, "Application", o.application_id, o),
         )
 
     return await run(

@@ -269,3 +269,37 @@ async def test_the_rows_a_move_returns_are_the_rows_as_committed(
             "UNAPPLY" if unapply else "APPLY"
         )
     await assert_invariants(db)
+
+
+PAYLOAD = """mutation($m: ID!, $i: ID!) { applyCreditMemo(input: {creditMemoId: $m,
+  invoices: [{id: $i, amount: "1.25"}]}) {
+  creditMemo { id appliedAmount unappliedAmount }
+  application { id amount creditMemo { id number appliedAmount } }
+  userErrors { code } } }"""
+
+
+async def test_the_payload_reads_nothing_after_the_commit_nested_rows_included(
+    db: Database, settings: Settings, sql: StatementCounter, gql: Any
+) -> None:
+    """The payload's memo and application are built from the rows the move returned, and a loader a
+    nested field makes afterwards (the application's memo) starts primed with them: the request
+    sends the apply's statements and no read."""
+    from gateway.ids import encode
+
+    acct = await f.account(db)
+    inv = await f.invoice(db, acct, f.item("100.00"))
+    memo = await f.credit_memo(db, acct, f.item("50.00"))
+    ids = {"m": encode("CreditMemo", memo), "i": encode("Invoice", inv)}
+    await f.settle(db, settings, memo, [(inv, "1.25")])  # the memo's part on the invoice exists now
+    with sql:
+        await f.settle(db, settings, memo, [(inv, "1.25")])
+    applying = sql.count
+    with sql:
+        data = (await gql(PAYLOAD, **ids))["applyCreditMemo"]
+    assert sql.count == applying  # the apply's own statements, nothing read for the payload
+    assert data["userErrors"] == []
+    assert data["creditMemo"] == {"id": ids["m"], "appliedAmount": "3.75", "unappliedAmount": "46.25"}
+    assert data["application"]["amount"] == "1.25"
+    assert data["application"]["creditMemo"]["id"] == ids["m"]
+    assert data["application"]["creditMemo"]["appliedAmount"] == "3.75"  # as committed, not as before
+    await assert_invariants(db)
