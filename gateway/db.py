@@ -205,7 +205,8 @@ class _Begun:
                 await adapter._start_transaction()  # noqa: SLF001
 
     async def take(self) -> AsyncConnection | None:
-        """The connection, its transaction begun; None when that failed (it is given back)."""
+        """The connection, its transaction begun; None when that failed (it is given back). A
+        write cancelled while its ``BEGIN`` is still on its way gives it back too."""
         self._expiry.cancel()
         try:
             await asyncio.shield(self._begin)
@@ -213,6 +214,9 @@ class _Begun:
             log.debug("a kept write connection could not begin", exc_info=True)
             await self.give_back()
             return None
+        except BaseException:  # cancelled: the connection is nobody's now
+            await asyncio.shield(self.give_back())
+            raise
         return self.conn
 
     def _expire(self) -> None:
@@ -335,7 +339,7 @@ class Database:
         if conn is None:
             unpinged = _UNPINGED.set(True)
             try:
-                conn = await self.engine.connect().start()
+                conn = await self.write_engine.connect().start()
             finally:
                 _UNPINGED.reset(unpinged)
         committed = False

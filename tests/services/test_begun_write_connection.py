@@ -130,3 +130,35 @@ async def test_a_write_that_does_not_commit_gives_its_connection_back_rolled_bac
     assert len(checkouts) == 1
     assert await _balance(pg, inv) == 0
     await assert_invariants(pg)
+
+
+async def test_a_write_cancelled_while_its_begin_is_on_its_way_gives_the_connection_back(
+    pg: Database, admin: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next write waits for the kept connection's BEGIN; cancelled there (its client gone), it
+    leaves no connection checked out and no transaction open."""
+    inv, memo = await _documents(pg)
+    sending = asyncio.Event()
+    began = db_module._Begun._begin_now
+
+    async def held(self: Any) -> None:
+        await sending.wait()  # the BEGIN is "on its way" until the test lets it go
+        await began(self)
+
+    monkeypatch.setattr(db_module._Begun, "_begin_now", held)
+    pid = await pg.write(_backend)
+    waiting = asyncio.create_task(f.settle(pg, pg.settings, memo, [(inv, "1.00")]))
+    deadline = time.monotonic() + DEADLINE
+    while pg._begun is not None:  # taken: the write waits for its BEGIN
+        assert time.monotonic() < deadline and not waiting.done()
+        await asyncio.sleep(0.01)
+    waiting.cancel()
+    sending.set()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await _until_none_checked_out(pg)
+    await _until_state(admin, pid, "idle")
+    assert await _balance(pg, inv) == 1000  # nothing moved
+    outcome = await f.settle(pg, pg.settings, memo, [(inv, "1.00")])  # and the next write goes on
+    assert outcome.application_id is not None
+    await assert_invariants(pg)
