@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from gateway import direct
 from gateway.config import Settings
 from gateway.inline_sqlite import InlineConnection
 from gateway.outage import Availability
@@ -208,17 +209,9 @@ class _Begun:
         self.conn = conn
         self._forget = forget  # called when it expires
         loop = asyncio.get_running_loop()
-        self._begin = loop.create_task(self._begin_now())
+        self._begin = loop.create_task(direct.begin(conn))
         self._expiry = loop.call_later(self.SECONDS, self._expire)
         self._expired: asyncio.Task[None] | None = None
-
-    async def _begin_now(self) -> None:
-        sync = self.conn.sync_connection
-        assert sync is not None
-        adapter: Any = sync.connection.dbapi_connection
-        async with adapter._execute_mutex:  # noqa: SLF001 - as SQLAlchemy's cursor begins it
-            if adapter._transaction is None:  # noqa: SLF001
-                await adapter._start_transaction()  # noqa: SLF001
 
     async def take(self) -> AsyncConnection | None:
         """The connection, its transaction begun; None when that failed (it is given back). A

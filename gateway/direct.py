@@ -203,6 +203,18 @@ def _expanded(compiled: Any, lengths: tuple[tuple[str, int], ...]) -> str | None
     return expanded.statement if list(expanded.positiontup) == ours else None
 
 
+async def begin(conn: AsyncConnection) -> None:
+    """asyncpg's ``BEGIN`` on a PostgreSQL connection outside SQLAlchemy's transaction, as
+    SQLAlchemy's cursor sends it before a statement: the next transaction SQLAlchemy begins on this
+    connection then sends none (``db._Begun``). Nothing when one is begun already."""
+    sync = conn.sync_connection
+    assert sync is not None
+    adapter: Any = sync.connection.dbapi_connection
+    async with adapter._execute_mutex:  # noqa: SLF001
+        if adapter._transaction is None:  # noqa: SLF001
+            await adapter._start_transaction()  # noqa: SLF001
+
+
 async def _fetch(conn: AsyncConnection, adapter: Any, sql: str, values: list[Any]) -> Any:
     """One statement on asyncpg (its rows), in the transaction SQLAlchemy began, between the
     connection's statement events. Its errors, a cancellation included, go through SQLAlchemy's own

@@ -68,3 +68,11 @@ async def terminate(url: str, pid: int) -> None:
             assert time.monotonic() < deadline, "the server kept the terminated backend"
     finally:
         await conn.close()
+
+
+async def until_no_connection_checked_out(engine: AsyncEngine, *, seconds: float = 30) -> None:
+    """Until no connection of ``engine``'s pool is checked out (a kept write connection given back)."""
+    deadline = time.monotonic() + seconds
+    while engine.pool.checkedout():  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "a connection was never given back to the pool"
+        await asyncio.sleep(0.01)

@@ -38,13 +38,6 @@ async def _until_state(admin: asyncpg.Connection, pid: int, state: str) -> None:
         await asyncio.sleep(0.01)
 
 
-async def _until_none_checked_out(pg: Database) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while pg.engine.pool.checkedout():  # type: ignore[attr-defined]
-        assert time.monotonic() < deadline, "the kept connection was never given back"
-        await asyncio.sleep(0.01)
-
-
 async def _documents(pg: Database) -> tuple[int, int]:
     """An invoice of 10.00 and a credit memo of 10.00 on one account."""
     acct = await f.account(pg)
@@ -110,7 +103,7 @@ async def test_a_kept_connection_nobody_takes_is_rolled_back_and_given_back(
     inv, memo = await _documents(pg)
     await f.settle(pg, pg.settings, memo, [(inv, "1.00")])
     pid = await pg.write(_backend)
-    await _until_none_checked_out(pg)
+    await postgres.until_no_connection_checked_out(pg.engine)
     await _until_state(admin, pid, "idle")  # back in the pool, no transaction left open
     assert await pg.write(_backend) == pid  # the pool's connection, checked out again
 
@@ -139,13 +132,13 @@ async def test_a_write_cancelled_while_its_begin_is_on_its_way_gives_the_connect
     leaves no connection checked out and no transaction open."""
     inv, memo = await _documents(pg)
     sending = asyncio.Event()
-    began = db_module._Begun._begin_now
+    began = direct.begin
 
-    async def held(self: Any) -> None:
+    async def held(conn: AsyncConnection) -> None:
         await sending.wait()  # the BEGIN is "on its way" until the test lets it go
-        await began(self)
+        await began(conn)
 
-    monkeypatch.setattr(db_module._Begun, "_begin_now", held)
+    monkeypatch.setattr(direct, "begin", held)
     pid = await pg.write(_backend)
     waiting = asyncio.create_task(f.settle(pg, pg.settings, memo, [(inv, "1.00")]))
     deadline = time.monotonic() + DEADLINE
@@ -156,7 +149,7 @@ async def test_a_write_cancelled_while_its_begin_is_on_its_way_gives_the_connect
     sending.set()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    await _until_none_checked_out(pg)
+    await postgres.until_no_connection_checked_out(pg.engine)
     await _until_state(admin, pid, "idle")
     assert await _balance(pg, inv) == 1000  # nothing moved
     outcome = await f.settle(pg, pg.settings, memo, [(inv, "1.00")])  # and the next write goes on

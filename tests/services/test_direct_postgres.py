@@ -133,7 +133,7 @@ async def test_an_apply_whose_connection_the_server_dropped_runs_again_and_moves
     await f.settle(pg, pg.settings, memo, [(inv, "1.00")])
     dropped = await pg.write(_backend)  # the connection of the last write
     if not kept:
-        await _until_given_back(pg)  # the pool's one connection, idle now
+        await postgres.until_no_connection_checked_out(pg.engine)  # the pool's one connection, idle now
     checkouts: list[Any] = []
     event.listen(pg.write_engine.sync_engine, "checkout", lambda *a: checkouts.append(a))
     await postgres.terminate(pg.settings.database_url, dropped)
@@ -144,14 +144,6 @@ async def test_an_apply_whose_connection_the_server_dropped_runs_again_and_moves
     assert await pg.write(_backend) != dropped
     assert await _balance(pg, inv) == 875  # 10.00 - 1.00 - 0.25: moved once
     await assert_invariants(pg)
-
-
-async def _until_given_back(pg: Database, seconds: float = 30) -> None:
-    """Until no connection of ``pg``'s pool is checked out (a kept one given back)."""
-    deadline = time.monotonic() + seconds
-    while pg.engine.pool.checkedout():  # type: ignore[attr-defined]
-        assert time.monotonic() < deadline, "the kept connection was never given back"
-        await asyncio.sleep(0.01)
 
 
 async def test_a_cancelled_statement_invalidates_its_connection_and_the_next_write_goes_on(
