@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.config import Settings
-from gateway.db import Database
+from gateway.db import Commits, Database
 from gateway.observability.requests import request_id
 
 if TYPE_CHECKING:
@@ -60,6 +60,9 @@ class Context:
     websocket: Any = None
     token: str | None = None
     watchdog: asyncio.Task[None] | None = None
+    # Money moves whose COMMIT is still on its way while their payload is built: nothing is read,
+    # and nothing answered, before they are done (``Database.write``, ``gateway.committed``)
+    commits: Commits = field(default_factory=Commits)
 
     def fork(self) -> Context:
         """A context of its own for one operation over a shared WebSocket: the same caller, a fresh
@@ -76,6 +79,7 @@ class Context:
             list_nodes=0,
             websocket=None,
             watchdog=None,
+            commits=Commits(),
         )
 
     @property
@@ -87,6 +91,8 @@ class Context:
         return self._loaders
 
     async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        if self.commits.pending:  # this request's writes are read as committed
+            await self.commits.wait()
         async with self._lock:
             if self._conn is None:
                 conn = await self.db.engine.connect()

@@ -209,9 +209,15 @@ class _Begun:
         self.conn = conn
         self._forget = forget  # called when it expires
         loop = asyncio.get_running_loop()
-        self._begin = loop.create_task(direct.begin(conn))
+        self._begin = loop.create_task(self._begin_after_the_answer())
         self._expiry = loop.call_later(self.SECONDS, self._expire)
         self._expired: asyncio.Task[None] | None = None
+
+    async def _begin_after_the_answer(self) -> None:
+        # Kept by a commit that its request awaited (``Database.write(…, commits=…)``), the
+        # connection is kept before that request is woken: one turn of the loop lets it answer first.
+        await asyncio.sleep(0)
+        await direct.begin(self.conn)
 
     async def take(self) -> AsyncConnection | None:
         """The connection, its transaction begun; None when that failed (it is given back). A
@@ -238,6 +244,37 @@ class _Begun:
         with contextlib.suppress(Exception):
             await asyncio.shield(self._begin)
         await asyncio.shield(self.conn.close())
+
+
+class Commits:
+    """The commits still on their way of one request's writes (``Database.write(…, commits=…)``):
+    the request reads nothing, and answers nothing, before ``wait()``. ``field``: the mutation
+    field whose writes are added now (the path of a failure's error)."""
+
+    __slots__ = ("_pending", "failures", "field")
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[asyncio.Future[None], str | None]] = []
+        self.failures: list[tuple[BaseException, str | None]] = []
+        self.field: str | None = None
+
+    def add(self, committed: asyncio.Future[None]) -> None:
+        self._pending.append((committed, self.field))
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending)
+
+    async def wait(self) -> None:
+        """Until every commit added so far is done; a failed one is kept in ``failures``."""
+        while self._pending:
+            committed, field = self._pending[0]
+            with contextlib.suppress(Exception):  # (kept below, once)
+                await committed  # not shielded: its waker is the commit itself, no hop between
+            if self._pending and self._pending[0][0] is committed:  # (not taken by another waiter)
+                self._pending.pop(0)
+                if not committed.cancelled() and (failure := committed.exception()) is not None:
+                    self.failures.append((failure, field))
 
 
 class Database:
@@ -267,6 +304,8 @@ class Database:
         self._kept: AsyncConnection | None = None
         # PostgreSQL: the last write's connection, its next transaction begun (see ``_Begun``)
         self._begun: _Begun | None = None
+        # PostgreSQL: writes whose caller went on while they commit (``write(…, commits=…)``)
+        self._committing: set[asyncio.Task[Any]] = set()
 
     @asynccontextmanager
     async def connect(self, *, write: bool = False, ping: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -288,7 +327,11 @@ class Database:
             await asyncio.shield(connection.close())
 
     async def write(
-        self, fn: Callable[[AsyncConnection], Awaitable[T]], *, queue: Hashable | None = None
+        self,
+        fn: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        queue: Hashable | None = None,
+        commits: Commits | None = None,
     ) -> T:
         """Run ``fn`` in one write transaction, again from the start on a retryable failure.
 
@@ -303,11 +346,65 @@ class Database:
         Other processes still meet the row lock; correctness never depends on the line. SQLite
         needs none: ``_writer`` already queues every writer.
 
+        ``commits`` (PostgreSQL): ``fn``'s result is returned as soon as its ``COMMIT`` is on its
+        way, and the commit's outcome is added to ``commits``: the caller builds its answer while
+        the server commits, and must not answer, nor read, before ``commits.wait()`` (a request's
+        ``Context`` does both). A failed commit is never retried then: its result was handed out.
+
         The first attempt's connection is not pinged on checkout (one round trip less on every
         write). If the server dropped it, the first statement fails before anything is committed
         (the server rolls the transaction back with the connection), and the transaction runs
         again on a pinged connection. A connection lost at ``COMMIT`` is not retried: whether the
         commit happened is unknown there."""
+        if commits is None or self.is_sqlite:  # (SQLite commits inline: nothing to overlap)
+            return await self._write(fn, queue)
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[T] = loop.create_future()
+        committed: asyncio.Future[None] = loop.create_future()
+        task = loop.create_task(self._write(fn, queue, answered, committed))
+        self._committing.add(task)
+        task.add_done_callback(self._committing.discard)
+        try:
+            result = await asyncio.shield(answered)
+        except asyncio.CancelledError:
+            if not answered.done():  # nothing committed yet: the transaction is rolled back
+                task.cancel()
+            raise
+        commits.add(committed)
+        return result
+
+    async def _write(
+        self,
+        fn: Callable[[AsyncConnection], Awaitable[T]],
+        queue: Hashable | None,
+        answered: asyncio.Future[T] | None = None,
+        committed: asyncio.Future[None] | None = None,
+    ) -> T:
+        """``write``; with ``answered``, ``fn``'s result (or failure) is set on it just before the
+        ``COMMIT`` is sent, and the commit's outcome on ``committed``."""
+        try:
+            return await self._attempts(fn, queue, answered, committed)
+        except BaseException as exc:
+            if answered is None:
+                raise
+            waiting = committed if answered.done() else answered
+            if waiting is not None and not waiting.done():
+                if isinstance(exc, asyncio.CancelledError):
+                    waiting.cancel()
+                else:
+                    waiting.set_exception(exc)
+                    waiting.exception()  # retrieved: a caller that gave up on it logs nothing
+            if isinstance(exc, Exception):
+                return None  # type: ignore[return-value]  # (handed over, not this task's)
+            raise
+
+    async def _attempts(
+        self,
+        fn: Callable[[AsyncConnection], Awaitable[T]],
+        queue: Hashable | None,
+        answered: asyncio.Future[T] | None,
+        committed: asyncio.Future[None] | None,
+    ) -> T:
         attempts = self.settings.transaction_retries
         for attempt in range(attempts + 1):
             committing = False
@@ -317,11 +414,16 @@ class Database:
                     async with self._write_transaction(ping=attempt > 0) as conn:
                         result = await fn(conn)
                         committing = True
+                        if answered is not None:  # its caller goes on once COMMIT is sent
+                            answered.set_result(result)
+                if committed is not None and not committed.done():  # (its caller may be gone)
+                    committed.set_result(None)  # answered before the wake-up below is sent
                 await self.bus.publish("settlement:events", {})
                 return result
             except DBAPIError as exc:
                 lost = exc.connection_invalidated and not committing
-                if attempt == attempts or not (lost or is_retryable(exc)):
+                handed_out = committing and answered is not None
+                if attempt == attempts or handed_out or not (lost or is_retryable(exc)):
                     raise
                 delay = min(0.5, 0.005 * 2**attempt) * (0.5 + random.random())
                 log.debug("retrying transaction after %s (attempt %d)", exc.orig, attempt + 1)
@@ -431,6 +533,8 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        if self._committing:  # writes whose requests went on: their commits end first
+            await asyncio.gather(*self._committing, return_exceptions=True)
         kept, self._kept = self._kept, None
         if kept is not None:
             await kept.close()

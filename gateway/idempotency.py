@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import store as s
-from gateway.db import Database
+from gateway.db import Commits, Database
 from gateway.observability import metrics
 from gateway.settlement import errors as e
 
@@ -138,11 +138,14 @@ async def write_once(
     load: Callable[[dict[str, Any]], T],
     status: str = "DONE",
     queue: Hashable | None = None,
+    commits: Commits | None = None,
 ) -> T:
     """``move`` in one write transaction (retried as a whole), guarded by the key: every money
-    move and job submission goes through here. ``queue``: see ``Database.write``."""
+    move and job submission goes through here. ``queue``, ``commits``: see ``Database.write``."""
     return await db.write(
-        lambda conn: guarded(conn, c, lambda: move(conn), dump=dump, load=load, status=status), queue=queue
+        lambda conn: guarded(conn, c, lambda: move(conn), dump=dump, load=load, status=status),
+        queue=queue,
+        commits=commits,
     )
 
 

@@ -39,6 +39,11 @@ class Requires(FieldExtension):
             refused = self._strict(info, kwargs) if self.payload is not None else []
             if refused:  # a mutation's text or date out of bounds: nothing runs
                 return self.payload(user_errors=[user_error(v) for v in refused])  # type: ignore[misc]
+            if self.payload is not None:  # a mutation runs after the commits of those before it
+                commits = info.context.commits
+                if commits.pending:
+                    await commits.wait()
+                commits.field = info.path.key
             with scope.limited_to(info.context.principal.accounts):
                 result = await next_(source, info, **kwargs)
             if self.payload is not None and not allows(info.context.principal, "read"):

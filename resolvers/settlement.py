@@ -131,7 +131,7 @@ async def _settle(info: Info, input: Any, payload: Callable[..., P], kind: str, 
 
     return await run(
         info,
-        lambda: svc.settle(c.db, c.settings, data, unapply=unapply, actor=actor(info)),
+        lambda: svc.settle(c.db, c.settings, data, unapply=unapply, actor=actor(info), commits=c.commits),
         answer,
         lambda errors: payload(user_errors=errors),
     )
@@ -177,6 +177,7 @@ async def _mirror(info: Info, input: Any, payload: Callable[..., P], *, write_of
             comment=input.comment,
             idempotency_key=input.idempotency_key or c.idempotency_key,
             actor=actor(info),
+            commits=c.commits,
         ),
         answer,
         lambda errors: payload(user_errors=errors),
@@ -211,6 +212,7 @@ async def refund_credit_memo(info: Info, input: i.RefundCreditMemoInput) -> p.Cr
             method=input.method,
             idempotency_key=input.idempotency_key or c.idempotency_key,
             actor=actor(info),
+            commits=c.commits,
         ),
         answer,
         lambda errors: p.CreditMemoSettlementPayload(user_errors=errors),

@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 
+from gateway.committed import AnswerWhenCommitted
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.scalars import DateScalar, DecimalScalar
@@ -60,6 +61,7 @@ def build_schema(extensions: list | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=NODE_TYPES,
-        extensions=extensions or [],
+        # a mutation's answer waits for its commits (gateway.committed), whatever else is added
+        extensions=[AnswerWhenCommitted, *(extensions or [])],
         config=StrawberryConfig(scalar_map={decimal.Decimal: DecimalScalar, datetime.date: DateScalar}),
     )

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import idempotency, ledger, postings
 from gateway.config import Settings
-from gateway.db import Database
+from gateway.db import Commits, Database
 from gateway.services.documents import SYSTEM, Actor, today
 from gateway.services.settlement.inputs import Outcome, SettleInput, apply_request, source_field, to_json
 from gateway.settlement import counting, engine
@@ -35,6 +35,7 @@ async def settle(
     unapply: bool,
     actor: Actor = SYSTEM,
     preview: bool = False,
+    commits: Commits | None = None,
 ) -> Outcome:
     if preview:
         async with db.connect() as conn:
@@ -51,6 +52,7 @@ async def settle(
         dump=Outcome.as_json,
         load=Outcome.from_json,
         queue=(data.source_kind, data.source.raw),  # the source is the first row it locks
+        commits=commits,
     )
 
 

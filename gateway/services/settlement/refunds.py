@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway import idempotency, ledger, postings
 from gateway.config import Settings
-from gateway.db import Database
+from gateway.db import Commits, Database
 from gateway.ids import Ref
 from gateway.services.documents import SYSTEM, Actor, today
 from gateway.services.settlement.inputs import Outcome
@@ -27,6 +27,7 @@ async def refund(
     method: str | None = None,
     idempotency_key: str | None = None,
     actor: Actor = SYSTEM,
+    commits: Commits | None = None,
 ) -> Outcome:
     claim = idempotency.claim(
         idempotency_key,
@@ -42,5 +43,11 @@ async def refund(
         return Outcome(source.id, application_id)
 
     return await idempotency.write_once(
-        db, claim, move, dump=Outcome.as_json, load=Outcome.from_json, queue=(CREDIT_MEMO, memo.raw)
+        db,
+        claim,
+        move,
+        dump=Outcome.as_json,
+        load=Outcome.from_json,
+        queue=(CREDIT_MEMO, memo.raw),
+        commits=commits,
     )
