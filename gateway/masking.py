@@ -11,6 +11,8 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
+from gateway.outage import is_unavailable
+
 log = logging.getLogger("gateway.errors")
 
 
@@ -43,11 +45,22 @@ class MaskUnexpectedErrors(SchemaExtension):
         request_id = getattr(self.execution_context.context, "request_id", "-")
         result.errors = [self._mask(e, request_id) for e in errors]  # type: ignore[union-attr]
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """A WebSocket's results (its queries' and mutations' too) are sent as they are yielded,
+        before ``on_operation`` ends: each is masked here, before it goes."""
+        errors = getattr(result, "errors", None)
+        if errors:
+            request_id = getattr(self.execution_context.context, "request_id", "-")
+            result.errors = [self._mask(e, request_id) for e in errors]
+        yield
+
     @staticmethod
     def _mask(error: GraphQLError, request_id: str) -> GraphQLError:
         if is_expected(error):
             return coded(error)
         original: Any = error.original_error
+        if is_unavailable(original):  # left to ObserveOperation (SERVICE_UNAVAILABLE), which runs next
+            return error
         log.error(
             "unexpected error in %s (request %s)",
             ".".join(map(str, error.path or [])),

@@ -43,6 +43,16 @@ class ObserveOperation(SchemaExtension):
         rid = getattr(context, "request_id", None) or request_id()
         result.errors = [self._observe(error, rid, context) for error in errors]  # type: ignore[union-attr]
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """A WebSocket's results, before each is sent (after ``MaskUnexpectedErrors``'s, which runs
+        first here): a lost database as SERVICE_UNAVAILABLE, the request id on every error."""
+        errors = getattr(result, "errors", None)
+        if errors:
+            context: Any = self.execution_context.context
+            rid = getattr(context, "request_id", None) or request_id()
+            result.errors = [self._observe(error, rid, context) for error in errors]
+        yield
+
     def on_parse(self) -> Iterator[None]:
         yield
         with contextlib.suppress(Exception):  # no document: the error is reported elsewhere

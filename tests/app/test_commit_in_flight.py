@@ -7,6 +7,7 @@ move committed."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from benchmarks.common import server
 from gateway import auth
 from gateway import store as s
 from gateway.db import Commits, Database
@@ -23,6 +25,7 @@ from gateway.ids import encode
 from gateway.settlement import errors as e
 from tests import factories as f
 from tests import postgres
+from tests.app.test_sockets import socket
 from tests.conftest import app_client
 from tests.invariants import assert_invariants
 
@@ -48,14 +51,16 @@ REFUND = """mutation($m: ID!) {
 }"""
 
 
-def at_commit(body: str) -> list[str]:
+def at_commit(body: str, *, deferred: bool = True) -> list[str]:
     """A constraint trigger that runs ``body`` at the COMMIT of a transaction that inserted an
-    application: after the move's statements all succeeded, its payload built."""
+    application: after the move's statements all succeeded, its payload built (``deferred=False``:
+    at the end of the statement that inserted it, inside the resolver)."""
+    when = "DEFERRABLE INITIALLY DEFERRED" if deferred else "NOT DEFERRABLE"
     return [
         f"""CREATE FUNCTION test_at_commit() RETURNS trigger LANGUAGE plpgsql
             AS $$ BEGIN {body} END $$""",
-        """CREATE CONSTRAINT TRIGGER test_at_commit AFTER INSERT ON application
-           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_at_commit()""",
+        f"""CREATE CONSTRAINT TRIGGER test_at_commit AFTER INSERT ON application
+           {when} FOR EACH ROW EXECUTE FUNCTION test_at_commit()""",
     ]
 
 
@@ -194,6 +199,34 @@ async def test_a_commit_that_fails_after_the_payload_was_built_answers_an_error_
         await admin.execute(statement)
     again = (await client.post("/graphql", json={"query": APPLY, "variables": variables})).json()
     assert again["data"]["applyCreditMemo"]["creditMemo"] == {"unappliedAmount": "9.00"}
+    assert await _applications(pg) == 1
+    await assert_invariants(pg)
+
+
+@pytest.mark.parametrize("deferred", [True, False], ids=["at-commit", "in-the-resolver"])
+async def test_over_a_websocket_a_failed_write_answers_a_masked_error_and_no_data(
+    pg: Database, admin: asyncpg.Connection, deferred: bool
+) -> None:
+    """On a served gateway's graphql-transport-ws socket: the ``next`` message of a commit that
+    failed is its error, not the payload built while the commit was on its way. That error, as one
+    raised inside the resolver, is masked before it is sent, with the request id (a socket's results
+    are sent before the operation ends, where HTTP's are masked)."""
+    variables = await _documents(pg)
+    async with server(pg.settings.database_url, GATEWAY_WORKERS="0") as base, socket(base) as ws:
+        for statement in at_commit("RAISE EXCEPTION 'refused at commit';", deferred=deferred):
+            await admin.execute(statement)
+        refused = await ws.run(APPLY, **variables)
+        assert "refused" not in json.dumps(refused)
+        assert refused["data"] is None
+        (error,) = refused["errors"]
+        assert error["path"] == ["applyCreditMemo"]
+        assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+        assert error["message"] == f"Internal server error (request id {error['extensions']['requestId']})"
+        assert await _applications(pg) == 0
+        for statement in NOTHING_AT_COMMIT:
+            await admin.execute(statement)
+        again = await ws.run(APPLY, **variables)
+        assert again["data"]["applyCreditMemo"]["creditMemo"] == {"unappliedAmount": "9.00"}
     assert await _applications(pg) == 1
     await assert_invariants(pg)
 

@@ -191,7 +191,9 @@ def refusal(message: dict[str, Any]) -> dict[str, Any]:
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert message["type"] == "error" or message["payload"]["data"] is None, message
     (error,) = errors
-    return error["extensions"]  # type: ignore[no-any-return]
+    extensions = dict(error["extensions"])
+    assert extensions.pop("requestId"), error  # as on HTTP: every error carries the request id
+    return extensions
 
 
 async def test_subscriptions_are_limited_per_token_and_per_process(db: Database, settings: Settings) -> None:
