@@ -51,15 +51,16 @@ class MaskUnexpectedErrors(SchemaExtension):
         errors = getattr(result, "errors", None)
         if errors:
             request_id = getattr(self.execution_context.context, "request_id", "-")
-            result.errors = [self._mask(e, request_id) for e in errors]
+            # a lost database is left to ObserveOperation (SERVICE_UNAVAILABLE), which runs next here
+            result.errors = [self._mask(e, request_id, leave_unavailable=True) for e in errors]
         yield
 
     @staticmethod
-    def _mask(error: GraphQLError, request_id: str) -> GraphQLError:
+    def _mask(error: GraphQLError, request_id: str, *, leave_unavailable: bool = False) -> GraphQLError:
         if is_expected(error):
             return coded(error)
         original: Any = error.original_error
-        if is_unavailable(original):  # left to ObserveOperation (SERVICE_UNAVAILABLE), which runs next
+        if leave_unavailable and is_unavailable(original):
             return error
         log.error(
             "unexpected error in %s (request %s)",
