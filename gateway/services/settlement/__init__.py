@@ -1,8 +1,8 @@
 """Settlement use cases, one concept per module: ``inputs`` (the request, its JSON form, the
-outcome), ``applying`` (apply / unapply / preview, and the job's run), ``mirror`` (reverse and
-write-off), ``refunds``, ``submission`` (async apply / unapply). Money moves through
-``idempotency.guarded`` in one ``Database.write`` transaction; SQL lives in ``ledger``,
-``postings`` and ``store``; rules in ``gateway.settlement``."""
+outcome, and a credit memo's own move once per key), ``applying`` (apply / unapply / preview, and
+the job's run), ``mirror`` (reverse and write-off), ``refunds``, ``submission`` (async apply /
+unapply). Money moves through ``idempotency.guarded`` in one ``Database.write`` transaction; SQL
+lives in ``ledger``, ``postings`` and ``store``; rules in ``gateway.settlement``."""
 
 from gateway.services.settlement.applying import settle, settle_in_job
 from gateway.services.settlement.inputs import (

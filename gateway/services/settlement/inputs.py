@@ -3,13 +3,17 @@ what it answers, and its translation into the rules' ``ApplyRequest``."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway import idempotency
+from gateway.db import Commits, Database
 from gateway.ids import Ref, decode
 from gateway.settlement.model import CREDIT_MEMO, ApplyRequest, ItemAmount, Movement, TargetAmount
 
@@ -143,3 +147,23 @@ def _target_amount(t: TargetInput, pk: int) -> TargetAmount:
 def _pk(raw: str, types: tuple[str, ...]) -> int | None:
     decoded = decode(raw)
     return decoded[1] if decoded is not None and decoded[0] in types else None
+
+
+async def memo_move_once(
+    db: Database,
+    claim: idempotency.Claim | None,
+    memo: Ref,
+    move: Callable[[AsyncConnection], Awaitable[Outcome]],
+    commits: Commits | None,
+) -> Outcome:
+    """A credit memo's own move (reverse, write-off, refund): one write transaction, at most once per
+    idempotency key, in the memo's line (``Database.write``)."""
+    return await idempotency.write_once(
+        db,
+        claim,
+        move,
+        dump=Outcome.as_json,
+        load=Outcome.from_json,
+        queue=(CREDIT_MEMO, memo.raw),
+        commits=commits,
+    )

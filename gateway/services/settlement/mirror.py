@@ -12,7 +12,7 @@ from gateway.config import Settings
 from gateway.db import Commits, Database
 from gateway.ids import Ref
 from gateway.services.documents import SYSTEM, Actor, today
-from gateway.services.settlement.inputs import Outcome
+from gateway.services.settlement.inputs import Outcome, memo_move_once
 from gateway.settlement import engine
 from gateway.settlement import errors as e
 from gateway.settlement.documents import PlannedItem
@@ -90,12 +90,4 @@ async def reverse_or_write_off(
             await s.set_values(conn, s.credit_memo_t, source.id, reversed=True)
         return Outcome(source.id, saved.application.id, dm)
 
-    return await idempotency.write_once(
-        db,
-        claim,
-        move,
-        dump=Outcome.as_json,
-        load=Outcome.from_json,
-        queue=(CREDIT_MEMO, memo.raw),
-        commits=commits,
-    )
+    return await memo_move_once(db, claim, memo, move, commits)

@@ -12,7 +12,7 @@ from gateway.config import Settings
 from gateway.db import Commits, Database
 from gateway.ids import Ref
 from gateway.services.documents import SYSTEM, Actor, today
-from gateway.services.settlement.inputs import Outcome
+from gateway.services.settlement.inputs import Outcome, memo_move_once
 from gateway.settlement import engine
 from gateway.settlement.model import CREDIT_MEMO
 
@@ -42,12 +42,4 @@ async def refund(
         application_id = await postings.save_refund(conn, source, result, created_by=actor.name)
         return Outcome(source.id, application_id)
 
-    return await idempotency.write_once(
-        db,
-        claim,
-        move,
-        dump=Outcome.as_json,
-        load=Outcome.from_json,
-        queue=(CREDIT_MEMO, memo.raw),
-        commits=commits,
-    )
+    return await memo_move_once(db, claim, memo, move, commits)
